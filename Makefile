@@ -16,6 +16,7 @@ $(STAMP): setup.py settings.ini
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"   # first, so nothing pulls a CUDA build
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps pytorch-fid==0.3.0   # only for a cross-check test; --no-deps keeps torchvision out
 	touch $(STAMP)
 
 install: $(STAMP)
