@@ -31,3 +31,57 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path):
         done = run(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert reason in done.stderr and 'Traceback' not in done.stderr
+
+
+def tiny_model_set(folder):
+    "A model set of tiny random models (codebook, 5-feature transformer, MelGAN) in `folder`."
+    import torch
+    from vgsg.pipeline import save_model
+    from vgsg.vqgan import VQModel, tiny_codebook
+    from vgsg.transformer import GPT, tiny_config
+    from vgsg.vocoder import Generator, MelGANConfig
+    torch.manual_seed(0)
+    save_model(folder / 'codebook', VQModel(tiny_codebook))
+    save_model(folder / 'transformer', GPT(tiny_config(vocab_size=tiny_codebook.n_embed, n_feats=5, feat_dim=2048)), info=dict(features='pixels'))
+    save_model(folder / 'vocoder', Generator(MelGANConfig(ngf=4, n_residual_layers=1)))
+    return folder
+
+
+def test_generate_happy_path_and_bad_video(tmp_path):
+    from vgsg.audio import bundled
+    from vgsg.video import probe
+    models = tiny_model_set(tmp_path / 'models')
+    (tmp_path / 'notes.mp4').write_text('not a video')
+    done = run('generate', bundled('examples/toy_hammer.mp4'), tmp_path / 'notes.mp4', '-o', tmp_path / 'out',
+               '--samples', '2', '--top-x', '4', '--models', models)
+    assert done.returncode == 2, done.stderr
+    assert 'notes.mp4' in done.stderr and '1 of 2 videos failed' in done.stderr and 'Traceback' not in done.stderr
+    for k in (0, 1):
+        for ext in ('mp4', 'wav', 'png'): assert (tmp_path / 'out' / f'toy_hammer_sample{k}.{ext}').exists()
+    info = probe(tmp_path / 'out' / 'toy_hammer_sample0.mp4')
+    assert abs(info.duration - 9.85) < 0.2
+
+
+def test_generate_with_a_wrong_model_folder(tmp_path):
+    from vgsg.audio import bundled
+    done = run('generate', bundled('examples/toy_hammer.mp4'), '--models', tmp_path)
+    assert done.returncode == 2 and 'needs exactly one codebook' in done.stderr and 'Traceback' not in done.stderr
+
+
+def test_codec_round_trip(tmp_path):
+    import re
+    import soundfile as sf
+    from vgsg.audio import synth_signal, save_wav, SR
+    models = tiny_model_set(tmp_path / 'models')
+    save_wav(tmp_path / 'in.wav', synth_signal('hits', 3))
+    done = run('codec', 'encode', tmp_path / 'in.wav', '-o', tmp_path / 'in.vgc', '--models', models)
+    assert done.returncode == 0, done.stderr
+    size = (tmp_path / 'in.vgc').stat().st_size
+    kbps = float(re.search(r'= ([0-9.]+) kbps', done.stdout).group(1))
+    assert abs(kbps - size * 8 / 3 / 1000) < 1e-3          # bits written / seconds
+    done = run('codec', 'decode', tmp_path / 'in.vgc', '-o', tmp_path / 'out.wav', '--models', models)
+    assert done.returncode == 0, done.stderr
+    assert sf.info(str(tmp_path / 'out.wav')).frames == 3 * SR
+    (tmp_path / 'bad.vgc').write_bytes(b'VGSC' + bytes(40))
+    done = run('codec', 'decode', tmp_path / 'bad.vgc', '-o', tmp_path / 'x.wav', '--models', models)
+    assert done.returncode == 2 and 'bad.vgc' in done.stderr and 'Traceback' not in done.stderr
