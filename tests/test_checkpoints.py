@@ -19,15 +19,6 @@ KEYS = Path(__file__).resolve().parent / 'keys'
 GROUPS = {'num_groups': 4}  # tiny codebook's GroupNorm groups (not stored in a checkpoint)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Tiny models run faster on one thread than on two contended ones."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class Evil:
     "Unpickling this runs a shell command that creates `marker`."
     def __init__(self, marker): self.marker = marker

@@ -11,14 +11,6 @@ from vgsg.evaluate import (sample_path, sample_table, item_key, as_samples, copy
                            random_melception, load_sample, batch_seed)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    "Tiny models only lose time to thread syncing on a busy machine: one thread while this module runs."
-    old = torch.get_num_threads()
-    yield torch.set_num_threads(1)
-    torch.set_num_threads(old)
-
-
 class Specs(torch.utils.data.Dataset):
     "A tiny in-memory split: items like vgsg.data's (image in [−1, 1], target, clip) and a table with event times."
     def __init__(self, n=6, T=848, seed=0):

@@ -14,15 +14,6 @@ REFERENCE_SHA256 = 'c8f9e63bde00863189572690cda4aecc2c736b86f43c70aec756ce05aa51
 REFERENCE_FILE = Path(os.environ.get('VGSG_REFERENCE', '/work/shared/reference')) / 'keys' / 'melception.txt'
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Tiny convolutions only lose time to thread synchronisation on a busy machine."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope='module')
 def paper():
     with torch.device('meta'): return Melception()

@@ -1,0 +1,11 @@
+"Shared pytest set-up."
+import pytest, torch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    "The tests run tiny models, which lose more to thread synchronisation than they gain: one thread each."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
