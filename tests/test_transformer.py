@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vgsg.transformer import GPT, GPTConfig, paper_config, tiny_config, lm_loss, select_frames
+from vgsg.features import subsample_indices
+from vgsg.transformer import GPT, GPTConfig, paper_config, tiny_config, lm_loss
 from vgsg.sample import Decoder, sample, sample_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,13 +108,13 @@ def test_decoder_mismatch_and_bad_inputs():
     with pytest.raises(ValueError, match='expected 265 codes'): lm_loss(m, torch.zeros(2, 264, dtype=torch.long), f)
 
 
-def test_select_frames_float_rule_vs_exact_arithmetic():
+def test_subsample_indices_float_rule_vs_exact_arithmetic():
     """The original's float formula (numpy linspace, kept on purpose) differs from exact integer arithmetic only for a
     few N, where i * 212 / N is a whole number that linspace rounds just below; never for N = 1, 5, 53, 212"""
     exact = lambda n: [i * 212 // n + 212 // (n + 1) for i in range(n)]
-    differ = [n for n in range(1, 213) if select_frames(n).tolist() != exact(n)]
+    differ = [n for n in range(1, 213) if subsample_indices(n).tolist() != exact(n)]
     assert differ == [38, 76, 152, 166, 190, 194]
-    assert select_frames(38).tolist()[19] == 110 and exact(38)[19] == 111
+    assert subsample_indices(38).tolist()[19] == 110 and exact(38)[19] == 111
 
 
 def test_cached_logits_bf16_close_to_fp32():

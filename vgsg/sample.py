@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .transformer import GPT, select_frames
+from .features import subsample_indices
+from .transformer import GPT
 
 # %% ../nbs/07a_sample.ipynb #2cf8d4ca
 N_ROWS = 5          # codes per time column of the grid (mel rows after the codebook's downsampling)
@@ -125,7 +126,7 @@ def window_feats(model:GPT, feats:Tensor, # (B, N, D) selected features, or (B, 
         raise ValueError(f"sample: for {n_cols} columns give {N} selected features or {frames_per_col * n_cols} "
                          f"frames ({frames_per_col} per column), got {feats.shape[1]}")
     span = frames_per_col * min(window, n_cols)
-    idx = select_frames(N, span).to(feats.device)
+    idx = torch.as_tensor(subsample_indices(N, span), device=feats.device)
     return lambda s: feats[:, frames_per_col * s:frames_per_col * s + span][:, idx]
 
 def _check_lengths(model, primer, n_cols, rows):

@@ -1,0 +1,207 @@
+"""Evidence for the visually conditioned transformer (issue 6) on the synthetic audio-visual dataset.
+
+Samples of the small 5-feature transformer and of the No Feats one for every clip of the test split, decoded by
+their codebook and scored by the small Melception with `vgsg.evaluate`: FID (fidelity), MKL (relevance to the
+clip's own sound), the share of samples Melception assigns to the clip's class, and onset sync (share of the
+clip's visual events with an audio onset within ±0.1 s). Reference rows: the real clips and the codebook's
+reconstructions. Then a top-X sweep. Results go to <results>/eval.csv and <results>/topx.csv.
+
+    nice python benchmarks/transformer_eval.py \
+        --run feats=runs/transformer_small/best --run nofeats=runs/transformer_small_nofeats/best \
+        --results data/models/transformer_small --sweep 1 8 64 128
+"""
+import argparse, json, time
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import torch
+
+from vgsg.evaluate import (generate_samples, evaluate_folder, evaluate_reconstruction, clip_events, sample_table,
+                           load_sample, LazySpecs, real_spec, module_hash, append_csv)
+from vgsg.melception import extract_features
+from vgsg.train_transformer import load_transformer, codebook_of, feature_dataset, transformer_sampler
+from vgsg.train_codebook import _model_config
+
+
+def melception(path=None):
+    "The bundled small Melception, or a run's best checkpoint"
+    if path is None:
+        from vgsg.train_melception import load_bundled_melception
+        return load_bundled_melception()
+    from vgsg.train_melception import load_run
+    return load_run(path)
+
+
+def first_per_class(ds, k):
+    "A copy of a `SpecFeatsDataset` holding the first `k` clips of each class"
+    import copy
+    small = copy.copy(ds)
+    classes = ds.items.attrs.get('classes')
+    small.items = ds.items.groupby('target', sort=False).head(k).reset_index(drop=True)
+    small.items.attrs['classes'] = classes
+    return small
+
+
+def class_share(mel, folder, classes=None, bs=32) -> float:
+    "Share of the samples in `folder` whose Melception class is the class of their video"
+    table = sample_table(folder, classes)
+    logits = extract_features(mel, LazySpecs(len(table), lambda i: load_sample(table.path[i])), ('logits',), bs)['logits']
+    return float((np.asarray(logits).argmax(1) == table.target.to_numpy()).mean())
+
+
+def real_class_share(mel, ds, bs=32) -> float:
+    "Melception's accuracy on the real clips (the ceiling of the share above)"
+    logits = extract_features(mel, LazySpecs(len(ds), lambda i: real_spec(ds, i)), ('logits',), bs)['logits']
+    return float((np.asarray(logits).argmax(1) == np.array([int(t) for t in ds.items['target']])).mean())
+
+
+KEEP = ['model', 'top_k', 'n_samples', 'n_fake', 'fid', 'mkl', 'class_share', 'isc_mean', 'onset_within', 'onset_precision',
+        'onset_offset_s', 'seconds']
+
+
+def score(name, top_k, folder, ds, mel, events, n, t0):
+    "One results row for a folder of samples"
+    row = evaluate_folder(folder, ds, mel, ('fid', 'mkl', 'isc'), events=events, isc_splits=2, verbose=False).iloc[0].to_dict()
+    row.update(model=name, top_k=top_k, n_samples=n, class_share=class_share(mel, folder, ds.classes), seconds=time.time() - t0)
+    return row
+
+
+def sample_and_score(name, gpt, vq, ds, mel, events, out, top_k, n, bs):
+    t0 = time.time()
+    folder = Path(out)/f'{name}_top{top_k}'
+    torch.manual_seed(0)
+    rep = generate_samples(transformer_sampler(gpt, vq, top_k), ds, folder, 'test', n_samples=n, batch_size=bs, seed=0,
+                           settings=dict(model=name, top_k=top_k, gpt=module_hash(gpt), codebook=module_hash(vq)), progress=False)
+    if rep.failed: raise RuntimeError(f'{name}: {len(rep.failed)} clips failed: {list(rep.failed.items())[:3]}')
+    row = score(name, top_k, folder/'test', ds, mel, events, n, t0)
+    print(pd.DataFrame([row])[[c for c in KEEP if c in row]].to_string(index=False), flush=True)
+    return row
+
+
+def bundle(run, results, codebook_ckpt, commands):
+    "Bundle a run's best GPT (fp16) into `results`, pointing at a bundled codebook or carrying a copy in codebook/"
+    from vgsg.audio import data_dir
+    from vgsg.train_transformer import bundle_transformer
+    from vgsg.train_codebook import export_model
+    results = Path(results)
+    try: rel = str(Path(codebook_ckpt).resolve().relative_to(data_dir().resolve()))   # e.g. models/codebook_small
+    except ValueError: rel = None
+    if rel is None: export_model(codebook_ckpt, results/'codebook', ('vqmodel',), half=True)
+    bundle_transformer(run, results, codebook_path=rel or 'codebook')
+    import shutil
+    shutil.copy(Path(run).parent/'log.csv', results/'train_log.csv')
+
+
+def write_card(results, run, nofeats_run, codebook_ckpt, commands):
+    "MODEL_CARD.md of the bundled small transformer, with the evaluation tables"
+    import yaml
+    from vgsg.train import load_checkpoint
+    results = Path(results)
+    cfg = yaml.safe_load((results/'config.yaml').read_text())
+    cb = _model_config(Path(codebook_ckpt))
+    g = load_transformer(results)
+    n_par = sum(p.numel() for p in g.parameters())
+    steps = {k: int(load_checkpoint(Path(r), {})['step']) for k, r in (('5 feats', run), ('No Feats', nofeats_run)) if r}
+    last = {k: int(load_checkpoint(Path(r).parent/'last', {})['step']) for k, r in (('5 feats', run), ('No Feats', nofeats_run)) if r}
+    ck = Path(codebook_ckpt)/'trainer.pt'
+    cb_steps = int(torch.load(ck, weights_only=True)['step']) if ck.exists() else cb.get('train', {}).get('max_steps', '?')
+    table = lambda f: pd.read_csv(f).round(4).to_markdown(index=False) if f.exists() else '(not run)'
+    lines = [
+        '# Small 5-feature transformer for the synthetic audio-visual dataset', '',
+        'A small version of SpecVQGAN\'s visually conditioned GPT (paper §3.2; `vgsg.transformer.GPT`) trained with',
+        '`vgsg train transformer` on the synthetic dataset of `vgsg.data`, over the codes of the small frozen codebook',
+        'named below. It is **not** the paper\'s VGGSound model: it exists to show, at CPU scale, that the visual',
+        'condition makes samples relevant to their video (paper Table 3). Load it with',
+        '`vgsg.train_transformer.load_bundled_transformer(with_codebook=True)`.', '',
+        '## Model',
+        f'- `GPTConfig`: `{json.dumps({k: cfg["model"][k] for k in ("cond", "n_feats", "n_layer", "n_head", "n_embd", "vocab_size", "n_audio", "feat_dim") if k in cfg["model"]})}`;',
+        f'  {n_par:,} parameters; weights in fp16 (`gpt.safetensors`), loaded as float32.',
+        f'- Condition: 5 `pixels` features (32 × 32 thumbnails of the frames times a fixed random projection, 2048-d)',
+        '  at the original\'s frame positions (`vgsg.features.subsample_indices(5)`).',
+        f'- Codebook (frozen; `{cfg["codebook"]["path"]}`): model `{json.dumps(cb.get("model", {}))}`,',
+        f'  loss `{json.dumps(cb.get("loss", {}))}`, {cb_steps} steps of batch {cb.get("train", {}).get("batch_size", "?")}',
+        '  (how well it codes this data: the "codebook reconstruction" row below).', '',
+        '## Data',
+        f'- `{json.dumps({k: v for k, v in cfg["data"].items()})}`: the videos of the bundled small Melception,',
+        '  8 classes × 50 clips of 10 s, 280 / 40 / 80 clips for train / valid / test; codes encoded once and cached.', '',
+        '## Training',
+        f'- best checkpoint at step {steps.get("5 feats")} (of {last.get("5 feats")} run; early stopping, patience 2, on the validation loss);',
+        f'  the No Feats comparison model (`model.cond=nofeats model.n_feats=1`, not bundled): best step {steps.get("No Feats")} of {last.get("No Feats")}.',
+        '- settings:', '', '```yaml', yaml.safe_dump({k: cfg[k] for k in ('model', 'train')}, sort_keys=False).strip(), '```', '',
+        '## Evaluation on the 80 test clips (scored by the bundled small Melception)',
+        'FID: fidelity (lower is better); MKL: KL between Melception\'s class distributions of a sample and of its',
+        'video\'s real sound (relevance, lower is better); class_share: share of samples Melception puts in the',
+        'video\'s class; onset_within: share of the video\'s visual events with an audio onset within ±0.1 s;',
+        'onset_precision: share of detected onsets within ±0.1 s of a visual event. `eval.csv`:', '',
+        table(results/'eval.csv'), '', 'Top-X sweep (`topx.csv`):', '', table(results/'topx.csv'), '',
+        '## Reproduce', '```bash', *commands, '```', '']
+    (results/'MODEL_CARD.md').write_text('\n'.join(lines))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--run', action='append', required=True, help='name=checkpoint folder (e.g. feats=runs/transformer_small/best)')
+    p.add_argument('--results', default='data/models/transformer_small', help='folder for eval.csv and topx.csv')
+    p.add_argument('--out', default='runs/transformer_eval', help='samples root')
+    p.add_argument('--melception', default=None, help='a Melception run folder (default: the bundled small Melception)')
+    p.add_argument('--n-samples', type=int, default=2, help='samples per test clip')
+    p.add_argument('--top-k', type=int, default=None, help='top-X of the main comparison (default |Z|)')
+    p.add_argument('--sweep', type=int, nargs='*', default=[], help='top-X values of the sweep (e.g. 1 8 64 128)')
+    p.add_argument('--sweep-samples', type=int, default=1, help='samples per clip in the sweep')
+    p.add_argument('--batch-size', type=int, default=16)
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--per-class', type=int, default=None, help='evaluate on the first K test clips of each class only (a quick check)')
+    p.add_argument('--bundle', default=None, help='bundle this checkpoint (the 5-feature run) into --results first')
+    p.add_argument('--codebook', default=None, help='with --bundle: the codebook checkpoint to copy into the bundle')
+    p.add_argument('--card-only', action='store_true', help='only (re)write MODEL_CARD.md from the stored results')
+    p.add_argument('--command', action='append', default=[], help='a command line for the model card')
+    a = p.parse_args(argv)
+    runs0 = dict(r.split('=', 1) for r in a.run)
+    if a.bundle: bundle(a.bundle, a.results, a.codebook, a.command)
+    if a.card_only:
+        return write_card(a.results, a.bundle or runs0.get('feats'), runs0.get('nofeats'), a.codebook, a.command)
+    torch.set_num_threads(a.threads)
+    runs = dict(r.split('=', 1) for r in a.run)
+    models = {k: load_transformer(v) for k, v in runs.items()}
+    first = next(iter(runs.values()))
+    vq = codebook_of(first)
+    cfg = _model_config(Path(first))
+    n_feats = max([g.cfg.n_feats for g in models.values() if g.cfg.cond in ('feats', 'feats_class')] or [1])
+    ds = feature_dataset(cfg['data'], 'test', n_feats, cfg['data'].get('features', 'pixels'))
+    if any(g.cfg.cond in ('feats', 'feats_class') and g.cfg.n_feats != n_feats for g in models.values()):
+        raise ValueError('all feature-conditioned models must use the same number of features')
+    if a.per_class: ds = first_per_class(ds, a.per_class)
+    mel, events = melception(a.melception), clip_events(ds)
+    res = Path(a.results); res.mkdir(parents=True, exist_ok=True)
+    rows = []
+    t0 = time.time()
+    rec = evaluate_reconstruction(vq, ds, Path(a.out)/'reconstruction', 'test', mel, metrics=('fid', 'mkl', 'isc'),
+                                  events=events, isc_splits=2, progress=False, verbose=False).iloc[0].to_dict()
+    rec.update(model='codebook reconstruction', top_k=None, n_samples=1,
+               class_share=class_share(mel, Path(a.out)/'reconstruction'/'test', ds.classes), seconds=time.time() - t0)
+    real = dict(model='real clips', n_samples=1, n_fake=len(ds), class_share=real_class_share(mel, ds),
+                onset_within=rec.get('real_onset_within'), onset_precision=rec.get('real_onset_precision'),
+                onset_offset_s=rec.get('real_onset_offset_s'))
+    rows += [real, rec]
+    for name, g in models.items():
+        rows.append(sample_and_score(name, g, vq, ds, mel, events, a.out, a.top_k, a.n_samples, a.batch_size))
+    df = pd.DataFrame(rows)
+    df = df[[c for c in KEEP if c in df.columns]]
+    df.to_csv(res/'eval.csv.tmp', index=False); (res/'eval.csv.tmp').replace(res/'eval.csv')
+    print(df.to_string(index=False))
+    if a.sweep:
+        sweep = []
+        for name, g in models.items():
+            for k in a.sweep:
+                k = None if k >= g.cfg.vocab_size else k
+                r = sample_and_score(name, g, vq, ds, mel, events, Path(a.out)/'sweep', k, a.sweep_samples, a.batch_size)
+                r['top_k'] = k or g.cfg.vocab_size
+                sweep.append(r)
+                sw = pd.DataFrame(sweep)[[c for c in KEEP if c in r]]
+                sw.to_csv(res/'topx.csv.tmp', index=False); (res/'topx.csv.tmp').replace(res/'topx.csv')
+        print(sw.to_string(index=False))
+    if a.bundle: write_card(a.results, a.bundle, runs.get('nofeats'), a.codebook, a.command)
+
+
+if __name__ == '__main__':
+    main()
