@@ -15,11 +15,13 @@ def test_toy_then_prepare_with_a_broken_video(tmp_path):
     assert done.returncode == 0, done.stderr
     videos = sorted((tmp_path / 'toy').rglob('*.mp4'))
     assert len(videos) == 16
+    from vgsg.video import make_test_clip
     (videos[0].parent / 'broken.mp4').write_text('not a video')
+    make_test_clip(videos[0].parent / 'silent.mp4', audio=False)      # a video without an audio track
     done = run('prepare', tmp_path / 'toy', tmp_path / 'prep', '--features', 'pixels', '--n-feats', '5')
     assert done.returncode == 0, done.stderr
-    assert 'prepared 16 of 17 clips' in done.stdout
-    assert 'skipped' in done.stderr and 'broken' in done.stderr
+    assert 'prepared 16 of 18 clips' in done.stdout
+    assert 'skipped' in done.stderr and 'broken' in done.stderr and 'silent' in done.stderr
     manifest = pd.read_csv(tmp_path / 'prep' / 'manifest.csv')
     assert (manifest['status'] == 'ok').sum() == 16
 
