@@ -16,8 +16,8 @@ import soundfile as sf
 __all__ = ['SR', 'N_FFT', 'HOP', 'N_MELS', 'FMIN', 'FMAX', 'SECONDS', 'N_SAMPLES', 'N_FRAMES', 'CROP_FRAMES', 'DB_FLOOR',
            'REF_DB', 'MIN_DB', 'AudioError', 'AudioFileNotFoundError', 'fix_length', 'check_waveform', 'load_audio',
            'synth_signal', 'mel_basis', 'normalise', 'mel_to_magnitude', 'mel_librosa', 'MelSpectrogram', 'wav_to_mel',
-           'center_crop', 'to_model', 'from_model', 'griffin_lim', 'show_spec', 'atomic_write', 'save_wav', 'roundtrip',
-           'data_dir', 'bundled', 'save_example_clip']
+           'center_crop', 'to_model', 'from_model', 'griffin_lim', 'show_spec', 'atomic_write', 'save_wav',
+           'save_figure', 'roundtrip', 'data_dir', 'bundled', 'save_example_clip']
 
 # %% ../nbs/00_audio.ipynb #237f907f
 SR = 22050          # sample rate (Hz)
@@ -220,6 +220,12 @@ def save_wav(path, wav, sr:int=SR) -> Path:
     "Write a float waveform as 16-bit PCM wav, atomically."
     return atomic_write(path, lambda p: sf.write(str(p), np.asarray(wav, np.float32), sr, subtype='PCM_16', format='WAV'))
 
+def save_figure(fig, path, dpi:int=80) -> Path:
+    "Write a matplotlib figure as PNG, atomically, and close it."
+    import matplotlib.pyplot as plt
+    try: return atomic_write(path, lambda p: fig.savefig(p, format='png', dpi=dpi))
+    finally: plt.close(fig)
+
 # %% ../nbs/00_audio.ipynb #0742ce28
 def roundtrip(audio_path, # input audio file
               out_dir, # folder for the results
@@ -236,8 +242,7 @@ def roundtrip(audio_path, # input audio file
     fig, axs = plt.subplots(2, 1, figsize=(10, 4), sharex=True)
     show_spec(spec, f'{name}: log-mel', axs[0]); show_spec(wav_to_mel(wav)[0], 'Griffin-Lim resynthesis', axs[1])
     fig.tight_layout()
-    png = atomic_write(out_dir/f'{name}_mel.png', lambda p: fig.savefig(p, format='png', dpi=80))
-    plt.close(fig)
+    png = save_figure(fig, out_dir/f'{name}_mel.png')
     return dict(mel=mel, wav=out_wav, png=png)
 
 # %% ../nbs/00_audio.ipynb #666e0e8f

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import yaml
 from safetensors.torch import save_file, load_file
-from .audio import SR, HOP, SECONDS, atomic_write, save_wav, show_spec, data_dir
+from .audio import SR, HOP, SECONDS, atomic_write, save_wav, save_figure, show_spec, data_dir
 from .vqgan import VQGANConfig, VQModel, seq_to_grid
 from .transformer import GPTConfig, GPT
 from .sample import sample
@@ -253,7 +253,7 @@ class Pipeline:
             wav_path = save_wav(stem.with_suffix('.wav'), wav)
             fig, ax = plt.subplots(figsize=(8, 2))
             show_spec(gen.specs[k], f'{gen.video.name}: sample {k}', ax); fig.tight_layout()
-            png = atomic_write(stem.with_suffix('.png'), lambda p: fig.savefig(p, format='png', dpi=80)); plt.close(fig)
+            png = save_figure(fig, stem.with_suffix('.png'))
             written.append(dict(mp4=mp4, wav=wav_path, png=png))
         gen.timings['write'] = time.perf_counter() - clock
         return written

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
-from .audio import atomic_write, from_model, mel_to_magnitude, N_MELS
+from .audio import atomic_write, save_figure, from_model, mel_to_magnitude, N_MELS
 from .vqgan import (VQGANConfig, LossConfig, VQModel, CodebookLoss, CodeUsage, vggsound_codebook, vas_codebook,
                         tiny_codebook, save_weights, load_weights)
 from .lpaps import VGGishish, VGGishishConfig, LPAPS, ScalingLayer, vggishish16, tiny_vggishish, read_mel_stats
@@ -24,8 +24,8 @@ from .train import TrainTask, register_task, train_config, is_main, world_size, 
 __all__ = ['PRESETS', 'VGG_TRAIN_KEYS', 'LPAPS_KEYS', 'CODEBOOK_TRAIN_KEYS', 'from_section', 'scaled_lr', 'ensure_toy',
            'spectrogram_dataset', 'train_valid', 'spec_stats', 'write_mel_stats', 'spec_batch', 'topk_accuracy',
            'VGGishishTask', 'build_vggishish', 'load_classifier', 'evaluate_classifier', 'make_lpaps',
-           'spectral_convergence', 'plot_reconstructions', 'save_figure', 'CodebookTask', 'build_codebook',
-           'config_models', 'export_model', 'load_codebook', 'evaluate_codebook']
+           'spectral_convergence', 'plot_reconstructions', 'CodebookTask', 'build_codebook', 'config_models',
+           'export_model', 'load_codebook', 'evaluate_codebook']
 
 # %% ../nbs/09a_train_codebook.ipynb #5f235cb9
 PRESETS = dict(vggsound_codebook=vggsound_codebook, vas_codebook=vas_codebook, tiny_codebook=tiny_codebook,
@@ -241,12 +241,6 @@ def plot_reconstructions(x:Tensor, xrec:Tensor, # (n, 1, 80, T) or (n, 80, T) in
     fig.suptitle(title); fig.tight_layout()
     return fig
 
-def save_figure(fig, path) -> Path:
-    "Write a matplotlib figure as PNG atomically and close it."
-    import matplotlib.pyplot as plt
-    try: return atomic_write(path, lambda p: fig.savefig(p, format='png', dpi=72))
-    finally: plt.close(fig)
-
 # %% ../nbs/09a_train_codebook.ipynb #10e8407d
 class CodebookTask(TrainTask):
     "Spectrogram VQGAN training: autoencoder step, then discriminator step; validation with code usage and images."
@@ -333,7 +327,7 @@ def _end_validation(self:CodebookTask, sync:bool=False):
     if self.out_dir is None or not is_main(): return
     s = self.usage.summary()
     title = f"step {self.step}: {s['codes_used']}/{self.usage.n_embed} codes used, perplexity {s['perplexity']:.1f}"
-    save_figure(plot_reconstructions(*self._examples, self.usage, title), self.out_dir/'images'/f'step_{self.step:07d}.png')
+    save_figure(plot_reconstructions(*self._examples, self.usage, title), self.out_dir/'images'/f'step_{self.step:07d}.png', dpi=72)
     path, new = self.out_dir/'codes.csv', not (self.out_dir/'codes.csv').exists()
     with open(path, 'a') as f:
         if new: f.write('step,codes_used,fraction_used,perplexity\n')

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from .audio import SR, HOP, MelSpectrogram, atomic_write, save_wav, fix_length, show_spec, wav_to_mel, data_dir
+from .audio import SR, HOP, MelSpectrogram, atomic_write, save_wav, save_figure, fix_length, show_spec, wav_to_mel, data_dir
 from .vocoder import (MELGAN_PAPER, MelGANConfig, Generator, Discriminator, melgan_config, make_optimizers,
                           train_step, bare, prepare_clips, random_windows, mel_l1, spectral_convergence,
                           save_generator, load_generator, count_params)
@@ -139,10 +139,7 @@ class VocoderTask(TrainTask):
         for name, w, f in zip(names, wavs, fakes):
             if not (ex/f'original_{name}.wav').exists(): save_wav(ex/f'original_{name}.wav', w)
             save_wav(ex/f'step{self.step:07d}_{name}.wav', f)
-        import matplotlib.pyplot as plt
-        fig = plot_resynthesis(wavs, fakes, names, f'step {self.step}')
-        try: atomic_write(ex/f'step{self.step:07d}.png', lambda p: fig.savefig(p, format='png', dpi=72))
-        finally: plt.close(fig)
+        save_figure(plot_resynthesis(wavs, fakes, names, f'step {self.step}'), ex/f'step{self.step:07d}.png', dpi=72)
 
 # %% ../nbs/09c_train_vocoder.ipynb #3477397d
 DATA_KEYS = dict(toy=('classes', 'clips_per_class', 'seconds', 'seed', 'valid', 'test'), prepared=('root',))
