@@ -13,11 +13,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from safetensors.torch import save_file, load_file, safe_open
+from .vqgan import count_params  # one parameter counter for every model
 from .audio import SR, HOP, N_FFT, N_MELS, MelSpectrogram, griffin_lim, load_audio, check_waveform, atomic_write, bundled
 
 # %% auto #0
 __all__ = ['MELGAN_PAPER', 'MELGAN_SMALL', 'MELGAN_TINY', 'MELGAN_PRESETS', 'BUNDLED_VOCODER', 'MelGANConfig', 'melgan_config',
-           'WNConv1d', 'WNConvTranspose1d', 'fold_weight_norm', 'ResBlock', 'upsampler', 'Generator', 'count_params',
+           'WNConv1d', 'WNConvTranspose1d', 'fold_weight_norm', 'ResBlock', 'upsampler', 'Generator',
            'ScaleDiscriminator', 'Discriminator', 'd_hinge_loss', 'g_hinge_loss', 'feature_matching_loss',
            'peak_normalise', 'prepare_clips', 'random_windows', 'make_optimizers', 'bare', 'train_step',
            'save_generator', 'load_generator', 'receptive_frames', 'as_mel_batch', 'vocode', 'Vocoder',
@@ -151,10 +152,6 @@ class Generator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, mel:Tensor)->Tensor: return self.model(mel)
-
-def count_params(m:nn.Module)->int:
-    "Number of parameter elements of `m`."
-    return sum(p.numel() for p in m.parameters())
 
 # %% ../nbs/08_vocoder.ipynb #8168b29c
 class ScaleDiscriminator(nn.Module):
