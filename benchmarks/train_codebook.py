@@ -6,6 +6,10 @@
       trains (a) L1 + codebook, (b) + GAN, (c) + GAN + LPAPS from configs/codebook_small.yaml for the same number
       of steps (each resumable, in runs/ablation/<variant>), then evaluates them on the validation and test splits
       and writes ablation.csv and ablation.png (to --report-dir).
+  python benchmarks/train_codebook.py report --ckpt NAME=FOLDER [NAME=FOLDER ...] [--report-dir DIR]
+      evaluates trained codebook checkpoints (e.g. runs trained elsewhere) on the test split of the data their
+      config names: L1, spectral convergence, codes used, and the bundled small Melception's reconstruction FID
+      and MKL (paper Table 1); writes report.csv and report.png.
 Run with `nice`: the machine is shared.
 """
 import argparse, json, sys, time
@@ -88,25 +92,52 @@ def evaluate(args) -> 'pd.DataFrame':
     df = pd.DataFrame(rows)
     out = Path(args.report_dir); out.mkdir(parents=True, exist_ok=True)
     atomic_write(out/'ablation.csv', lambda p: df.to_csv(p, index=False))
-    save_figure(reconstruction_grid(args, models), out/'ablation.png')
+    save_figure(reconstruction_grid(spectrogram_dataset(variant_config(args, args.variants[0])['data'], 'valid'), models), out/'ablation.png')
     print(df.to_string(index=False))
     return df
 
 
-def reconstruction_grid(args, models:dict):
-    "Two validation clips (rows): the input and each variant's reconstruction (columns)."
+def reconstruction_grid(ds, models:dict):
+    "Two clips of `ds` (rows): the input and each model's reconstruction (columns)."
     import matplotlib.pyplot as plt
     from vgsg.audio import show_spec, from_model
-    from vgsg.train_codebook import spectrogram_dataset, spec_batch
-    ds = spectrogram_dataset(variant_config(args, args.variants[0])['data'], 'valid')
+    from vgsg.train_codebook import spec_batch
     x = spec_batch(torch.utils.data.default_collate([ds[i] for i in (0, len(ds) // 2)]))
-    with torch.no_grad(): cols = [('input', x)] + [(LABELS[v], models[v](x)[0]) for v in args.variants]
+    with torch.no_grad(): cols = [('input', x)] + [(LABELS.get(v, v), m(x)[0]) for v, m in models.items()]
     fig, axs = plt.subplots(len(x), len(cols), figsize=(3.2 * len(cols), 1.7 * len(x)), squeeze=False)
     for i in range(len(x)):
         for j, (name, t) in enumerate(cols):
             show_spec(from_model(t[i, 0]).clamp(0, 1), name, axs[i, j]); axs[i, j].set(xlabel='', ylabel='')
     fig.tight_layout()
     return fig
+
+
+def report(args):
+    "Test-split L1 / spectral convergence / code usage and Melception FID / MKL of the codebooks in --ckpt."
+    import pandas as pd
+    from vgsg.audio import atomic_write
+    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, save_figure, _model_config
+    from vgsg.train_melception import load_bundled_melception
+    from vgsg.evaluate import evaluate_reconstruction
+    mel, rows, models = load_bundled_melception(), [], {}
+    out = Path(args.report_dir); out.mkdir(parents=True, exist_ok=True)
+    for item in args.ckpt:
+        name, folder = item.split('=', 1)
+        cfg, step = _model_config(Path(folder)), (Path(folder).parent/'step.txt')
+        models[name] = m = load_codebook(folder)
+        ds = spectrogram_dataset(cfg['data'], 'test')
+        r = evaluate_codebook(m, ds)
+        rec = evaluate_reconstruction(m, ds, Path(args.samples)/name, 'test', mel, progress=False, verbose=False).iloc[0]
+        rows.append(dict(codebook=name, steps=int(step.read_text()) if step.exists() else None, clips=len(ds),
+                         **{k: round(x, 4) if isinstance(x, float) else x for k, x in r.items()},
+                         fid=round(float(rec['fid']), 3), mkl=round(float(rec['mkl']), 4)))
+        print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    atomic_write(out/'report.csv', lambda p: df.to_csv(p, index=False))
+    ds = spectrogram_dataset(_model_config(Path(args.ckpt[0].split('=', 1)[1]))['data'], 'test')
+    save_figure(reconstruction_grid(ds, models), out/'report.png')
+    print(df.to_string(index=False))
+    return df
 
 
 def ablation(args):
@@ -140,9 +171,13 @@ def main(argv=None):
     a.add_argument('--set', nargs='*', default=[])
     a.add_argument('--train-only', action='store_true')
     a.add_argument('--report-only', action='store_true')
+    r = sub.add_parser('report')
+    r.add_argument('--ckpt', nargs='+', required=True, help='NAME=checkpoint folder (vqmodel.safetensors + config.yaml)')
+    r.add_argument('--report-dir', default=str(ROOT/'runs'/'codebook_report'))
+    r.add_argument('--samples', default=str(ROOT/'runs'/'codebook_report'/'samples'))
     args = p.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
-    (speed if args.cmd == 'speed' else ablation)(args)
+    dict(speed=speed, ablation=ablation, report=report)[args.cmd](args)
 
 
 if __name__ == '__main__': main()

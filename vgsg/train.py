@@ -50,11 +50,11 @@ def rng_state() -> dict:
     return state
 
 def set_rng_state(state:dict):
-    "Restore states saved by `rng_state`."
+    "Restore states saved by `rng_state` (wherever `torch.load` put their tensors: RNG states must be CPU byte tensors)."
     name, keys, pos, has_gauss, gauss = state['numpy']
-    random.setstate(state['python']); torch.set_rng_state(state['torch'])
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
+    random.setstate(state['python']); torch.set_rng_state(state['torch'].cpu())
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
 # %% ../nbs/09_train.ipynb #2ce42b5a
 def unwrap(module:nn.Module) -> nn.Module:
@@ -162,6 +162,7 @@ class TrainConfig:
     resume:bool=True # continue from out_dir/last if it exists
     progress:bool=True
     precision:str='fp32' # 'bf16' runs forward passes under bf16 autocast where the device supports it
+    max_minutes:float|None=None # wall-clock budget of this call: validate, checkpoint and stop once it is spent
 
 # %% ../nbs/09_train.ipynb #13f2f89c
 def _mean_over_processes(sums:dict, count:int, device) -> dict:
@@ -252,6 +253,7 @@ class Trainer:
         loader.sampler.skip = done * cfg.batch_size
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not (cfg.progress and is_main()), desc=self.out.name)
         for m in self.task.modules().values(): m.train()
+        self._deadline = None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes
         while self.step < cfg.max_steps and not self.stopper.should_stop:
             loader.sampler.set_epoch(epoch)
             for batch in loader:
@@ -260,11 +262,20 @@ class Trainer:
                 if self.step % cfg.log_every == 0:
                     self.log(dict(step=self.step, **{f'train/{k}': float(v) for k, v in out.items()}))
                     bar.set_postfix({k: f'{float(v):.4g}' for k, v in out.items()})
-                if self.step % cfg.valid_every == 0 or self.step == cfg.max_steps: self._validate_and_checkpoint()
-                if self.step >= cfg.max_steps or self.stopper.should_stop: break
+                out_of_time = self._out_of_time()
+                if self.step % cfg.valid_every == 0 or self.step == cfg.max_steps or out_of_time: self._validate_and_checkpoint()
+                if self.step >= cfg.max_steps or self.stopper.should_stop or out_of_time: break
+            if self._deadline is not None and self._out_of_time(): break
             epoch, loader.sampler.skip = epoch + 1, 0
         bar.close()
         return self.history
+
+    def _out_of_time(self) -> bool:
+        "Whether the `max_minutes` budget is spent (rank 0's clock decides for every process)."
+        if self._deadline is None: return False
+        flag = torch.tensor([float(time.monotonic() > self._deadline)], device=self.device)
+        if world_size() > 1: dist.broadcast(flag, 0)
+        return bool(flag.item())
 
     def _validate_and_checkpoint(self):
         scores = self.validate()

@@ -256,7 +256,7 @@ class CodebookTask(TrainTask):
                  sync_batchnorm:bool=True): # SyncBatchNorm in the discriminator under multi-GPU DDP, as the original
         self.vqmodel, self.loss = VQModel(model_cfg), CodebookLoss(loss_cfg, perceptual)
         self.base_lr, self.batch_size, self.lr, self.betas = base_lr, batch_size, lr, tuple(betas)
-        self.sync_batchnorm = sync_batchnorm
+        self.sync_batchnorm, self.restart_every = sync_batchnorm, model_cfg.restart_every
         self.out_dir, self.n_images, self.valid_len = None if out_dir is None else Path(out_dir), n_images, valid_len
         self.usage, self.step, self._valid_batches, self._examples = CodeUsage(model_cfg.n_embed), 0, None, None
 
@@ -288,6 +288,8 @@ def training_step(self:CodebookTask, batch, step:int) -> dict:
         xrec, qloss, info = self.vqmodel(x)
         loss, logs = self.loss.generator_loss(x, xrec, qloss, step, last_layer=unwrap(self.vqmodel).last_layer)
     ae.zero_grad(set_to_none=True); loss.backward(); ae.step()
+    q = unwrap(self.vqmodel).quantize
+    if q.restart and (step + 1) % self.restart_every == 0: logs['restarted'] = q.restart_dead()
     with self.autocast(): dloss, dlogs = self.loss.discriminator_loss(x, xrec.detach(), step)
     if dloss.requires_grad:
         disc.zero_grad(set_to_none=True); dloss.backward(); disc.step()
