@@ -62,7 +62,7 @@ def ensure_toy(data:dict) -> Path:
         make_toy_dataset(toy_root, classes=tuple(data.get('classes', TOY_CLASSES)), clips_per_class=data.get('clips_per_class', 2),
                          seconds=data.get('seconds', 2.), size=data.get('size', 32), seed=data.get('seed', 0),
                          valid=data.get('valid', 0.1), test=data.get('test', 0.1), progress=False)
-        prepare_toy(toy_root, root, features=None, progress=False)
+        prepare_toy(toy_root, root, features=data.get('features'), progress=False)   # features too if named, for the transformer
     if world_size() > 1: dist.barrier()
     return root
 
@@ -172,6 +172,12 @@ def build_vggishish(cfg:dict) -> tuple:
     return task, train_ds, valid_ds
 
 # %% ../nbs/09a_train_codebook.ipynb #ea8213a9
+def _is_model_folder(folder:Path, kind:str) -> bool:
+    "Whether `folder` is a `vgsg.pipeline` model folder (model.safetensors + config.yaml naming its kind) of `kind`."
+    import yaml
+    if not ((folder/'model.safetensors').exists() and (folder/'config.yaml').exists()): return False
+    return (yaml.safe_load((folder/'config.yaml').read_text()) or {}).get('kind') == kind
+
 def _model_config(folder:Path) -> dict:
     "The config.yaml of a model folder or of the run that wrote a checkpoint folder."
     import yaml
@@ -379,6 +385,9 @@ def export_model(ckpt, # a checkpoint folder (e.g. runs/x/best)
 def load_codebook(path) -> VQModel:
     "A `VQModel` from a codebook model folder or checkpoint folder (weights + config.yaml), in eval mode."
     folder = Path(path)
+    if _is_model_folder(folder, 'codebook'):
+        from vgsg.pipeline import load_model
+        return load_model(folder)
     if not (folder/'vqmodel.safetensors').exists(): raise FileNotFoundError(f'{folder}: no vqmodel.safetensors (not a codebook checkpoint)')
     cfg = from_section(VQGANConfig, _model_config(folder).get('model'), CODEBOOK_TRAIN_KEYS)
     return load_weights(VQModel(cfg), folder/'vqmodel.safetensors').eval()

@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""More training clips for the synthetic set: clips i0..i1-1 of every class (seeds (seed, class, i), the same recipe
+as the 50-clip set, whose clips are i < 50), rendered to mp4 and prepared with `pixels` features (5 frames),
+then merged with an existing prepared folder into a new one whose train split gains them (valid/test unchanged).
+
+    python scripts/more_toy.py --i0 50 --i1 200 --videos runs/toy_more_videos --prepared runs/toy_more \
+        --base runs/toy_transformer --out runs/toy_big
+"""
+import argparse, os, shutil
+from pathlib import Path
+import numpy as np, pandas as pd
+from vgsg.audio import SR
+from vgsg.data import TOY_CLASSES, render_toy_clip, prepare, read_manifest, MEL_DIR
+from vgsg.features import FEATURE_DIRS
+from vgsg.video import write_video
+
+def render(videos:Path, i0:int, i1:int, seed:int, seconds:float, size:int, fps:float=25.) -> pd.DataFrame:
+    rows = []
+    for ci, c in enumerate(TOY_CLASSES):
+        for i in range(i0, i1):
+            clip, path = f'{c}_{i:04d}', videos/'video'/f'{c}_{i:04d}.mp4'
+            tc = render_toy_clip(c, (seed, ci, i), seconds, fps, size)
+            if not path.exists(): write_video(path, tc.frames, fps, tc.wav, SR)
+            rows.append(dict(clip=clip, video=str(path), **{'class': c}, events=' '.join(f'{e:.4f}' for e in tc.events),
+                             n_events=len(tc.events), seconds=seconds, fps=fps, size=size, seed=f'{seed} {ci} {i}', split='train', **tc.params))
+    return pd.DataFrame(rows)
+
+def merge(base:Path, extra:Path, out:Path):
+    "A prepared folder of symlinks: base's clips and splits, plus extra's clips in train."
+    b, e = read_manifest(base), read_manifest(extra)
+    for d in (MEL_DIR, FEATURE_DIRS['pixels']): (out/d).mkdir(parents=True, exist_ok=True)
+    for root, df in ((base, b), (extra, e)):
+        for c in df.loc[df.status == 'ok', 'clip']:
+            for src, dst in ((root/MEL_DIR/f'{c}_mel.npy', out/MEL_DIR/f'{c}_mel.npy'),
+                             (root/FEATURE_DIRS['pixels']/f'{c}.pkl', out/FEATURE_DIRS['pixels']/f'{c}.pkl')):
+                if not dst.exists(): os.symlink(src.resolve(), dst)
+    e = e[e.status == 'ok'].assign(split='train')
+    pd.concat([b, e]).to_csv(out/'manifest.csv', index=False)
+    for s in ('valid', 'test'): shutil.copy(base/f'{s}.txt', out/f'{s}.txt')
+    (out/'train.txt').write_text((base/'train.txt').read_text() + ''.join(c + '\n' for c in e['clip']))
+    print(f'{out}: {len(b)} + {len(e)} clips')
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--i0', type=int, default=50); p.add_argument('--i1', type=int, default=200)
+    p.add_argument('--seed', type=int, default=0); p.add_argument('--seconds', type=float, default=10.); p.add_argument('--size', type=int, default=32)
+    p.add_argument('--videos', default='runs/toy_more_videos'); p.add_argument('--prepared', default='runs/toy_more')
+    p.add_argument('--base', default='runs/toy_transformer'); p.add_argument('--out', default='runs/toy_big')
+    a = p.parse_args(argv)
+    df = render(Path(a.videos), a.i0, a.i1, a.seed, a.seconds, a.size)
+    prepare(list(df.video), a.prepared, df.drop(columns=['video']).assign(video=list(df.video)), 'pixels', n_feats=5, progress=False)
+    merge(Path(a.base), Path(a.prepared), Path(a.out))
+
+if __name__ == '__main__': main()
