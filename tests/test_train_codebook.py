@@ -162,8 +162,9 @@ torch.save(dict(vq=t.task.vqmodel.module.state_dict(), d=t.task.discriminator.mo
 
 
 def test_codebook_ddp_two_processes(toy, tmp_path):
-    "Two gloo processes with the GAN on: the replicas of both modules stay identical."
-    cfg = codebook_cfg(toy, tmp_path/'run', steps=1, disc_start=0)
+    "Two gloo processes with the GAN and dead-code restarts on: the replicas of both modules stay identical."
+    cfg = codebook_cfg(toy, tmp_path/'run', steps=2, disc_start=0)
+    cfg['model']['restart_every'] = 1   # each process sees other data: counts are summed, rank 0's moves broadcast
     (tmp_path/'c.yaml').write_text(yaml.safe_dump(cfg)); (tmp_path/'ddp.py').write_text(DDP_SCRIPT)
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
@@ -177,6 +178,8 @@ def test_codebook_ddp_two_processes(toy, tmp_path):
             if 'running_' not in k and 'num_batches' not in k: torch.testing.assert_close(r0[part][k], r1[part][k], msg=f'{part}.{k}')
     assert not torch.equal(r0['d']['main.0.weight'], r0['d0']['main.0.weight'])   # the discriminator did train
     assert len(list((tmp_path/'run'/'images').glob('*.png'))) == 1
+    log = pd.read_csv(tmp_path/'run'/'log.csv')
+    assert (log.key == 'train/restarted').sum() == 2   # the restart ran at both steps
 
 
 def test_vas_layout_dataset(tmp_path):
