@@ -148,6 +148,7 @@ def main(argv=None):
     p.add_argument('--top-k', type=int, default=None, help='top-X of the main comparison (default |Z|)')
     p.add_argument('--sweep', type=int, nargs='*', default=[], help='top-X values of the sweep (e.g. 1 8 64 128)')
     p.add_argument('--sweep-samples', type=int, default=1, help='samples per clip in the sweep')
+    p.add_argument('--sweep-only', action='store_true', help='skip the main comparison (eval.csv); only the sweep')
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--per-class', type=int, default=None, help='evaluate on the first K test clips of each class only (a quick check)')
@@ -175,20 +176,21 @@ def main(argv=None):
     res = Path(a.results); res.mkdir(parents=True, exist_ok=True)
     rows = []
     t0 = time.time()
-    rec = evaluate_reconstruction(vq, ds, Path(a.out)/'reconstruction', 'test', mel, metrics=('fid', 'mkl', 'isc'),
+    rec = None if a.sweep_only else evaluate_reconstruction(vq, ds, Path(a.out)/'reconstruction', 'test', mel, metrics=('fid', 'mkl', 'isc'),
                                   events=events, isc_splits=2, progress=False, verbose=False).iloc[0].to_dict()
-    rec.update(model='codebook reconstruction', top_k=None, n_samples=1,
-               class_share=class_share(mel, Path(a.out)/'reconstruction'/'test', ds.classes), seconds=time.time() - t0)
-    real = dict(model='real clips', n_samples=1, n_fake=len(ds), class_share=real_class_share(mel, ds),
-                onset_within=rec.get('real_onset_within'), onset_precision=rec.get('real_onset_precision'),
-                onset_offset_s=rec.get('real_onset_offset_s'))
-    rows += [real, rec]
-    for name, g in models.items():
-        rows.append(sample_and_score(name, g, vq, ds, mel, events, a.out, a.top_k, a.n_samples, a.batch_size))
-    df = pd.DataFrame(rows)
-    df = df[[c for c in KEEP if c in df.columns]]
-    df.to_csv(res/'eval.csv.tmp', index=False); (res/'eval.csv.tmp').replace(res/'eval.csv')
-    print(df.to_string(index=False))
+    if rec is not None:
+        rec.update(model='codebook reconstruction', top_k=None, n_samples=1,
+                   class_share=class_share(mel, Path(a.out)/'reconstruction'/'test', ds.classes), seconds=time.time() - t0)
+        real = dict(model='real clips', n_samples=1, n_fake=len(ds), class_share=real_class_share(mel, ds),
+                    onset_within=rec.get('real_onset_within'), onset_precision=rec.get('real_onset_precision'),
+                    onset_offset_s=rec.get('real_onset_offset_s'))
+        rows += [real, rec]
+        for name, g in models.items():
+            rows.append(sample_and_score(name, g, vq, ds, mel, events, a.out, a.top_k, a.n_samples, a.batch_size))
+        df = pd.DataFrame(rows)
+        df = df[[c for c in KEEP if c in df.columns]]
+        df.to_csv(res/'eval.csv.tmp', index=False); (res/'eval.csv.tmp').replace(res/'eval.csv')
+        print(df.to_string(index=False))
     if a.sweep:
         sweep = []
         for name, g in models.items():

@@ -77,7 +77,10 @@ def bundle_transformer(ckpt, out, eval_dir, codebook_steps, notes):
         md(ev) if ev is not None else '(not measured)', '',
         *(['Top-X sweep:', '', md(sweep), ''] if sweep is not None else []), notes.strip(), '',
         '## Training config', '', '```yaml', training_yaml(cfg), '```', ''])
-    return save_model(out, gpt, info, card, half=True)
+    folder = save_model(out, gpt, info, card, half=True)
+    for t, name in ((ev, 'eval.csv'), (sweep, 'topx.csv')):
+        if t is not None: t.to_csv(folder/name, index=False)   # read by nbs/09b_train_transformer.ipynb
+    return folder
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])

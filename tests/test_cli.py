@@ -87,3 +87,17 @@ def test_codec_round_trip(tmp_path):
     (tmp_path / 'bad.vgc').write_bytes(b'VGSC' + bytes(40))
     done = run('codec', 'decode', tmp_path / 'bad.vgc', '-o', tmp_path / 'x.wav', '--models', models)
     assert done.returncode == 2 and 'bad.vgc' in done.stderr and 'Traceback' not in done.stderr
+
+
+def test_demo_with_the_bundled_models(tmp_path):
+    "`vgsg demo`: the bundled model set turns the example video into two mp4s with a 10-s sound track."
+    import pytest
+    from vgsg.cli import _have_bundled_models
+    from vgsg.video import probe
+    if not _have_bundled_models(): pytest.skip('no bundled model set in data/models')
+    done = run('demo', '-o', tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the example shows the synthetic class 'hammer'" in done.stdout and 'samples match' in done.stdout
+    for k in (0, 1):
+        info = probe(tmp_path / f'toy_hammer_sample{k}.mp4')
+        assert abs(info.duration - 9.85) < 0.2 and info.has_audio, info

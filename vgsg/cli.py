@@ -65,8 +65,11 @@ def demo_cmd(args):
         print('demo: no bundled model set in data/models yet; ran the spectrogram round trip of data/examples/scene.flac')
         print(*(f'  {k}: {v}' for k, v in paths.items()), sep='\n')
         return
-    generate_cmd(argparse.Namespace(videos=[str(bundled('examples/toy_hammer.mp4'))], out=args.out, samples=2, top_x=None,
-                                    temperature=1.0, seed=0, seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto'))
+    heard = generate_cmd(argparse.Namespace(videos=[str(bundled('examples/toy_hammer.mp4'))], out=args.out, samples=2, top_x=None,
+                                            temperature=1.0, seed=0, seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto'))
+    tops = [ops[0][0] for ops in heard.get(str(bundled('examples/toy_hammer.mp4')), []) if ops]
+    if tops: print(f"demo: the example shows the synthetic class 'hammer'; Melception hears {', '.join(tops)} "
+                   f"({sum(t == 'hammer' for t in tops)} of {len(tops)} samples match)")
 demo_cmd.add_args = _add_demo_args
 
 # %% ../nbs/14_cli.ipynb #116f2ee8
@@ -86,23 +89,25 @@ def _add_generate_args(p):
 
 @command('generate', 'videos → the same videos with generated sound (mp4), plus wav and spectrogram png')
 def generate_cmd(args):
-    "Generate sound for each video; broken videos are skipped and reported."
+    "Generate sound for each video; broken videos are skipped and reported. Returns {video: Melception's opinions per sample}."
     from tqdm.auto import tqdm
     from vgsg.pipeline import ModelSet, Pipeline
     from vgsg.audio import data_dir
     models = ModelSet.from_folder(args.models or data_dir()/'models', args.device, getattr(args, 'vocoder', 'auto'))
     pipe = Pipeline(models, args.device)
-    failed = []
+    failed, heard = [], {}
     for video in tqdm(args.videos, desc='videos', disable=len(args.videos) < 2):
         try:
             if not Path(video).exists(): raise FileNotFoundError(f'{video}: no such file')
             gen = pipe.generate(video, args.samples, args.top_x, args.temperature, args.seed, args.seconds, args.start)
+            heard[str(video)] = gen.opinions
             for k, files in enumerate(pipe.write(gen, args.out)):
                 print(*files.values(), sep='\n')
                 if gen.opinions: print('  Melception hears: ' + ', '.join(f'{c} {p:.0%}' for c, p in gen.opinions[k]))
         except (ValueError, FileNotFoundError, OSError) as e:
             print(f'skipped: {e}', file=sys.stderr); failed.append(video)
     if failed: raise ValueError(f'{len(failed)} of {len(args.videos)} videos failed: {", ".join(map(str, failed))}')
+    return heard
 generate_cmd.add_args = _add_generate_args
 
 # %% ../nbs/14_cli.ipynb #caa9629a
