@@ -5,10 +5,9 @@
 # %% auto #0
 __all__ = ['FEATURE_NAMES', 'STATS_KEYS', 'REFERENCE_KEYS_SHA256', 'MELCEPTION_FORMAT', 'MelceptionConfig', 'BasicConv2d',
            'InceptionA', 'InceptionB', 'InceptionC', 'InceptionD', 'InceptionE', 'InceptionAux', 'Melception',
-           'n_params', 'state_dict_lines', 'keys_sha256', 'iter_specs', 'mel_stats', 'as_dataset',
-           'melception_optimizer', 'melception_loss', 'train_step', 'EarlyStopping', 'classification_metrics',
-           'predict', 'evaluate_melception', 'train_melception', 'extract_features', 'save_melception',
-           'load_melception', 'from_torchvision_state_dict']
+           'state_dict_lines', 'keys_sha256', 'iter_specs', 'mel_stats', 'as_dataset', 'melception_optimizer',
+           'melception_loss', 'train_step', 'EarlyStopping', 'classification_metrics', 'predict', 'evaluate_melception',
+           'train_melception', 'extract_features', 'save_melception', 'load_melception', 'from_torchvision_state_dict']
 
 # %% ../nbs/06_melception.ipynb #ff61d304
 import copy, json, math
@@ -213,7 +212,7 @@ class Melception(nn.Module):
         self.apply(_init_weights)
 
 # %% ../nbs/06_melception.ipynb #a9edc5a6
-def n_params(m:nn.Module) -> int: return sum(p.numel() for p in m.parameters())
+from .vqgan import count_params as n_params   # one parameter counter for the whole library
 
 # %% ../nbs/06_melception.ipynb #0a64e36d
 STATS_KEYS = ('mel_mean', 'mel_std')

@@ -380,10 +380,8 @@ def read_weights(path, trusted:bool=False)->dict:
     if path.suffix == '.safetensors':
         from safetensors.torch import load_file
         return load_file(str(path))
-    try: obj = torch.load(path, map_location='cpu', weights_only=not trusted)
-    except Exception as e:
-        raise ValueError(f"could not read {path} as a weights-only PyTorch file ({type(e).__name__}); "
-                         "if you trust it, pass trusted=True") from e
+    from vgsg.checkpoints import safe_load   # the restricted unpickler that also opens Lightning checkpoints
+    obj = safe_load(path, trust=trusted)
     for k in ('state_dict', 'model'):
         if isinstance(obj, dict) and isinstance(obj.get(k), dict): obj = obj[k]
     if not isinstance(obj, dict): raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
