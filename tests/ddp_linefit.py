@@ -2,11 +2,20 @@
 import sys
 from pathlib import Path
 import torch
-from vgsg.train import Trainer, TrainConfig, LineFitTask, line_data, rank, unwrap, world_size
+from vgsg.train import Trainer, TrainConfig, LineFitTask, line_data, rank, unwrap, world_size, seed_everything
 
-out = Path(sys.argv[1])
-cfg = TrainConfig(out_dir=str(out / 'run'), max_steps=12, batch_size=4, valid_every=6, log_every=3, progress=False, device='cpu')
-trainer = Trainer(LineFitTask(), line_data(), line_data(16, seed=1), cfg)
-trainer.fit()
+out, noise = Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.
+
+def run(folder, steps):
+    "Train (or resume) the run in `folder` to `steps` steps; the task draws random numbers if noise > 0."
+    cfg = TrainConfig(out_dir=str(out / folder), max_steps=steps, batch_size=4, valid_every=6, log_every=3, progress=False, device='cpu')
+    seed_everything(0)   # the task's initial weights (the Trainer seeds only after the task exists)
+    trainer = Trainer(LineFitTask(noise=noise), line_data(), line_data(16, seed=1), cfg)
+    trainer.fit()
+    return trainer
+
+trainer = run('run', 12)
+if noise: run('split', 6); resumed = run('split', 12)   # the same 12 steps, interrupted after 6
 torch.save(dict(weight=unwrap(trainer.task.net).weight.detach().clone(), world=world_size(),
-                valid=[r for r in trainer.history if 'valid/loss' in r]), out / f'rank{rank()}.pt')
+                valid=[r for r in trainer.history if 'valid/loss' in r],
+                resumed=unwrap(resumed.task.net).weight.detach().clone() if noise else None), out / f'rank{rank()}.pt')

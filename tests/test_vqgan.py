@@ -172,7 +172,7 @@ class Opaque:
 def test_untrusted_pickle_with_objects_is_refused(tmp_path):
     m = tiny_model(seed=3)
     torch.save({'state_dict': m.state_dict(), 'callbacks': Opaque()}, tmp_path/'x.ckpt')
-    with pytest.raises(ValueError, match='trusted=True'): load_weights(tiny_model(), tmp_path/'x.ckpt')
+    with pytest.raises(ValueError, match='refused to load.*Opaque'): load_weights(tiny_model(), tmp_path/'x.ckpt')
     m2 = load_weights(tiny_model(), tmp_path/'x.ckpt', trusted=True)
     assert torch.equal(m2.quantize.embedding.weight, m.quantize.embedding.weight)
 

@@ -183,7 +183,8 @@ class ResumableSampler(DistributedSampler):
 def _loader(ds, cfg:TrainConfig, shuffle:bool, drop_last:bool):
     "A DataLoader whose order depends only on the seed and the epoch, so a resumed run sees the same batches."
     sampler = ResumableSampler(ds, num_replicas=world_size(), rank=rank(), shuffle=shuffle, seed=cfg.seed, drop_last=drop_last)
-    return DataLoader(ds, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers, drop_last=drop_last)
+    g = torch.Generator().manual_seed(cfg.seed + rank())   # its own: starting an epoch must not draw from the global RNG
+    return DataLoader(ds, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers, drop_last=drop_last, generator=g)
 
 # %% ../nbs/09_train.ipynb #7b1b3c6e
 class Trainer:
@@ -204,9 +205,11 @@ class Trainer:
             if any(p.requires_grad for p in m.parameters()): setattr(self.task, n, nn.parallel.DistributedDataParallel(m, ids))
 
     def save(self, name:str='last') -> Path|None:
-        "Checkpoint everything into out_dir/name (rank 0 only)."
+        "Checkpoint everything into out_dir/name: rank 0 writes, with the RNG states of every process."
+        states = [rng_state()]
+        if world_size() > 1: states = [None] * world_size(); dist.all_gather_object(states, rng_state())
         if not is_main(): return None
-        return save_checkpoint(self.out/name, self.task.modules(), self.optimizers, step=self.step, rng=rng_state(),
+        return save_checkpoint(self.out/name, self.task.modules(), self.optimizers, step=self.step, rng=states[0], rng_ranks=states,
                                best=self.stopper.best, bad_checks=self.stopper.bad_checks, config=asdict(self.cfg))
 
     def restore(self, name:str='last') -> bool:
@@ -214,7 +217,8 @@ class Trainer:
         if not (self.out/name/'trainer.pt').exists(): return False
         st = load_checkpoint(self.out/name, self.task.modules(), self.optimizers, map_location=self.device)
         self.step, self.stopper.best, self.stopper.bad_checks = st['step'], st['best'], st['bad_checks']
-        if world_size() == 1: set_rng_state(st['rng'])
+        states = st.get('rng_ranks') or [st['rng']]
+        if len(states) == world_size(): set_rng_state(states[rank()])   # same number of processes: resume exactly
         return True
 
     def validate(self) -> dict:
@@ -288,11 +292,12 @@ class Trainer:
 class LineFitTask(TrainTask):
     "Fit y = 3x − 1 with one linear layer (a smoke test for `Trainer`)."
     module_names = ('net',)
-    def __init__(self, lr:float=0.6): self.net, self.lr = nn.Linear(1, 1), lr
+    def __init__(self, lr:float=0.6, noise:float=0.): self.net, self.lr, self.noise = nn.Linear(1, 1), lr, noise
     def configure_optimizers(self): return dict(opt=torch.optim.SGD(self.net.parameters(), self.lr))
     def loss(self, batch): x, y = batch; return ((self.net(x) - y) ** 2).mean()
     def training_step(self, batch, step):
-        loss = self.loss(batch)
+        x, y = batch
+        loss = self.loss((x + self.noise * torch.randn_like(x), y))   # noise > 0 draws random numbers every step
         self.optimizers['opt'].zero_grad(); loss.backward(); self.optimizers['opt'].step()
         return dict(loss=loss.item())
     def validation_step(self, batch): return dict(loss=self.loss(batch).item())
