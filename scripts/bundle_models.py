@@ -57,7 +57,7 @@ def bundle_codebook(ckpt, out, report, row_name, notes):
         '## Training config', '', '```yaml', training_yaml(cfg), '```', ''])
     return save_model(out, vq, info, card, half=True)
 
-def bundle_transformer(ckpt, out, eval_dir, codebook_steps, notes):
+def bundle_transformer(ckpt, out, eval_dir, notes):
     ckpt, cfg = Path(ckpt), _model_config(Path(ckpt))
     gpt, steps = load_transformer(ckpt), steps_of(Path(ckpt))
     from vgsg.data import read_manifest
@@ -90,6 +90,6 @@ def main(argv=None):
     a = p.parse_args(argv)
     out = Path(a.out)
     if a.codebook: print('wrote', bundle_codebook(a.codebook, out/'codebook_small', a.codebook_report, a.codebook_row, a.codebook_notes))
-    if a.transformer: print('wrote', bundle_transformer(a.transformer, out/'transformer_small', a.transformer_eval, None, a.transformer_notes))
+    if a.transformer: print('wrote', bundle_transformer(a.transformer, out/'transformer_small', a.transformer_eval, a.transformer_notes))
 
 if __name__ == '__main__': main()
