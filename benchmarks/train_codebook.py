@@ -119,13 +119,14 @@ def report(args):
     from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, save_figure, _model_config
     from vgsg.train_melception import load_bundled_melception
     from vgsg.evaluate import evaluate_reconstruction
-    mel, rows, models = load_bundled_melception(), [], {}
+    mel, rows, models, first = load_bundled_melception(), [], {}, None
     out = Path(args.report_dir); out.mkdir(parents=True, exist_ok=True)
     for item in args.ckpt:
         name, folder = item.split('=', 1)
         cfg, step = _model_config(Path(folder)), (Path(folder).parent/'step.txt')
         models[name] = m = load_codebook(folder)
         ds = spectrogram_dataset(cfg['data'], 'test')
+        first = first or ds
         r = evaluate_codebook(m, ds)
         rec = evaluate_reconstruction(m, ds, Path(args.samples)/name, 'test', mel, progress=False, verbose=False).iloc[0]
         rows.append(dict(codebook=name, steps=int(step.read_text()) if step.exists() else None, clips=len(ds),
@@ -134,8 +135,7 @@ def report(args):
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     atomic_write(out/'report.csv', lambda p: df.to_csv(p, index=False))
-    ds = spectrogram_dataset(_model_config(Path(args.ckpt[0].split('=', 1)[1]))['data'], 'test')
-    save_figure(reconstruction_grid(ds, models), out/'report.png')
+    save_figure(reconstruction_grid(first, models), out/'report.png')   # on the first checkpoint's test clips
     print(df.to_string(index=False))
     return df
 

@@ -176,9 +176,9 @@ def main(argv=None):
     res = Path(a.results); res.mkdir(parents=True, exist_ok=True)
     rows = []
     t0 = time.time()
-    rec = None if a.sweep_only else evaluate_reconstruction(vq, ds, Path(a.out)/'reconstruction', 'test', mel, metrics=('fid', 'mkl', 'isc'),
-                                  events=events, isc_splits=2, progress=False, verbose=False).iloc[0].to_dict()
-    if rec is not None:
+    if not a.sweep_only:
+        rec = evaluate_reconstruction(vq, ds, Path(a.out)/'reconstruction', 'test', mel, metrics=('fid', 'mkl', 'isc'),
+                                      events=events, isc_splits=2, progress=False, verbose=False).iloc[0].to_dict()
         rec.update(model='codebook reconstruction', top_k=None, n_samples=1,
                    class_share=class_share(mel, Path(a.out)/'reconstruction'/'test', ds.classes), seconds=time.time() - t0)
         real = dict(model='real clips', n_samples=1, n_fake=len(ds), class_share=real_class_share(mel, ds),

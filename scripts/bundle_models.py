@@ -16,6 +16,7 @@ from vgsg.audio import data_dir
 from vgsg.pipeline import save_model
 from vgsg.train_codebook import load_codebook, _model_config
 from vgsg.train_transformer import load_transformer
+from vgsg.train_vocoder import markdown_table
 from vgsg.vqgan import count_params
 
 
@@ -28,10 +29,8 @@ def steps_of(ckpt:Path):
     return None
 
 def md(df:pd.DataFrame) -> str:
-    "A DataFrame as a markdown table."
-    line = lambda r: '| ' + ' | '.join(r) + ' |'
-    rows = [[str(c) for c in df.columns]] + [[f'{v:.4g}' if isinstance(v, float) else str(v) for v in r] for r in df.itertuples(index=False)]
-    return '\n'.join([line(rows[0]), line(['---'] * len(rows[0]))] + [line(r) for r in rows[1:]])
+    "A results table as markdown, its first column as the row names."
+    return markdown_table(df.set_index(df.columns[0]).round(4))
 
 def training_yaml(cfg:dict) -> str:
     return yaml.safe_dump({k: cfg[k] for k in ('model', 'loss', 'data', 'train', 'codebook') if k in cfg}, sort_keys=False).strip()

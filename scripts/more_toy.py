@@ -8,22 +8,9 @@ then merged with an existing prepared folder into a new one whose train split ga
 """
 import argparse, os, shutil
 from pathlib import Path
-import numpy as np, pandas as pd
-from vgsg.audio import SR
-from vgsg.data import TOY_CLASSES, render_toy_clip, prepare, read_manifest, MEL_DIR
+import pandas as pd
+from vgsg.data import make_toy_dataset, prepare_toy, read_manifest, MEL_DIR
 from vgsg.features import FEATURE_DIRS
-from vgsg.video import write_video
-
-def render(videos:Path, i0:int, i1:int, seed:int, seconds:float, size:int, fps:float=25.) -> pd.DataFrame:
-    rows = []
-    for ci, c in enumerate(TOY_CLASSES):
-        for i in range(i0, i1):
-            clip, path = f'{c}_{i:04d}', videos/'video'/f'{c}_{i:04d}.mp4'
-            tc = render_toy_clip(c, (seed, ci, i), seconds, fps, size)
-            if not path.exists(): write_video(path, tc.frames, fps, tc.wav, SR)
-            rows.append(dict(clip=clip, video=str(path), **{'class': c}, events=' '.join(f'{e:.4f}' for e in tc.events),
-                             n_events=len(tc.events), seconds=seconds, fps=fps, size=size, seed=f'{seed} {ci} {i}', split='train', **tc.params))
-    return pd.DataFrame(rows)
 
 def merge(base:Path, extra:Path, out:Path):
     "A prepared folder of symlinks: base's clips and splits, plus extra's clips in train."
@@ -47,8 +34,9 @@ def main(argv=None):
     p.add_argument('--videos', default='runs/toy_more_videos'); p.add_argument('--prepared', default='runs/toy_more')
     p.add_argument('--base', default='runs/toy_transformer'); p.add_argument('--out', default='runs/toy_big')
     a = p.parse_args(argv)
-    df = render(Path(a.videos), a.i0, a.i1, a.seed, a.seconds, a.size)
-    prepare(list(df.video), a.prepared, df.drop(columns=['video']).assign(video=list(df.video)), 'pixels', n_feats=5, progress=False)
+    make_toy_dataset(a.videos, clips_per_class=a.i1 - a.i0, first=a.i0, seconds=a.seconds, size=a.size, seed=a.seed,
+                     valid=0, test=0, progress=False)   # all train: the base's valid and test splits stay the evaluation
+    prepare_toy(a.videos, a.prepared, 'pixels', n_feats=5, progress=False)
     merge(Path(a.base), Path(a.prepared), Path(a.out))
 
 if __name__ == '__main__': main()

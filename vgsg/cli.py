@@ -65,9 +65,10 @@ def demo_cmd(args):
         print('demo: no bundled model set in data/models yet; ran the spectrogram round trip of data/examples/scene.flac')
         print(*(f'  {k}: {v}' for k, v in paths.items()), sep='\n')
         return
-    heard = generate_cmd(argparse.Namespace(videos=[str(bundled('examples/toy_hammer.mp4'))], out=args.out, samples=2, top_x=None,
-                                            temperature=1.0, seed=0, seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto'))
-    tops = [ops[0][0] for ops in heard.get(str(bundled('examples/toy_hammer.mp4')), []) if ops]
+    video = str(bundled('examples/toy_hammer.mp4'))
+    heard = generate_cmd(argparse.Namespace(videos=[video], out=args.out, samples=2, top_x=None, temperature=1.0, seed=0,
+                                            seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto'))
+    tops = [ops[0][0] for ops in heard.get(video, []) if ops]
     if tops: print(f"demo: the example shows the synthetic class 'hammer'; Melception hears {', '.join(tops)} "
                    f"({sum(t == 'hammer' for t in tops)} of {len(tops)} samples match)")
 demo_cmd.add_args = _add_demo_args

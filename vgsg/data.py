@@ -542,6 +542,7 @@ TOY_SIZES = dict(tiny=dict(clips_per_class=2, seconds=2., size=64),
 def make_toy_dataset(root,                         # output folder
                      classes=TOY_CLASSES,          # which scenes
                      clips_per_class:int=2,
+                     first:int=0,                  # index of the first clip of each class (clips first … first + clips_per_class − 1)
                      seconds:float=2.,             # clip length (shorter clips are looped to 10 s by `prepare`)
                      fps:float=25.,
                      size:int=64,
@@ -551,7 +552,7 @@ def make_toy_dataset(root,                         # output folder
     "Generate the synthetic audio-visual dataset as mp4 files + toy.csv + split files; returns the table."
     from tqdm.auto import tqdm
     root, rows = Path(root), []
-    jobs = [(c, i) for c in classes for i in range(clips_per_class)]
+    jobs = [(c, i) for c in classes for i in range(first, first + clips_per_class)]
     for c, i in tqdm(jobs, desc='toy', disable=not progress, leave=False):
         ci = TOY_CLASSES.index(c)
         clip, path = f'{c}_{i:04d}', root/'video'/f'{c}_{i:04d}.mp4'

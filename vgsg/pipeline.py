@@ -22,8 +22,8 @@ from .lpaps import VGGishishConfig, VGGishish
 
 # %% auto #0
 __all__ = ['MODEL_KINDS', 'VOCODERS', 'EXTRACTORS', 'COL_SECONDS', 'kind_of', 'save_model', 'read_model_config', 'load_model',
-           'model_folders', 'load_one', 'ModelSet', 'n_columns', 'make_extractor', 'video_features', 'Generation',
-           'Pipeline']
+           'model_kind', 'model_folders', 'load_one', 'ModelSet', 'n_columns', 'make_extractor', 'video_features',
+           'Generation', 'Pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #dffa46de
 MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
@@ -80,14 +80,19 @@ def load_model(folder, device='cpu') -> nn.Module:
     return model.to(device).eval()
 
 # %% ../nbs/10_pipeline.ipynb #239d4ba2
+def model_kind(folder) -> str|None:
+    "The kind of model in `folder`, or None if it is no model folder (e.g. a training run's checkpoint)."
+    path = Path(folder)/'config.yaml'
+    kind = (yaml.safe_load(path.read_text()) or {}).get('kind') if path.exists() else None
+    return kind if kind in MODEL_KINDS else None
+
 def model_folders(folder) -> dict:
     "{kind: [model folders]} directly below `folder` (sub-folders whose config.yaml names no model kind are skipped)."
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such model folder')
     found = {}
-    for sub in sorted(p for p in folder.iterdir() if (p/'config.yaml').exists()):
-        kind = (yaml.safe_load((sub/'config.yaml').read_text()) or {}).get('kind')
-        if kind in MODEL_KINDS: found.setdefault(kind, []).append(sub)   # other folders (e.g. training runs) are not models
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if kind := model_kind(sub): found.setdefault(kind, []).append(sub)   # other folders (e.g. training runs) are not models
     return found
 
 def load_one(folder, # a model folder, or a folder of model folders with exactly one of `kind`

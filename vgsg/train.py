@@ -257,8 +257,8 @@ class Trainer:
         loader.sampler.skip = done * cfg.batch_size
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not (cfg.progress and is_main()), desc=self.out.name)
         for m in self.task.modules().values(): m.train()
-        self._deadline = None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes
-        while self.step < cfg.max_steps and not self.stopper.should_stop:
+        self._deadline, out_of_time = None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes, False
+        while self.step < cfg.max_steps and not self.stopper.should_stop and not out_of_time:
             loader.sampler.set_epoch(epoch)
             for batch in loader:
                 out = self.task.training_step(to_device(batch, self.device), self.step)
@@ -269,7 +269,6 @@ class Trainer:
                 out_of_time = self._out_of_time()
                 if self.step % cfg.valid_every == 0 or self.step == cfg.max_steps or out_of_time: self._validate_and_checkpoint()
                 if self.step >= cfg.max_steps or self.stopper.should_stop or out_of_time: break
-            if self._deadline is not None and self._out_of_time(): break
             epoch, loader.sampler.skip = epoch + 1, 0
         bar.close()
         return self.history

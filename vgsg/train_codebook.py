@@ -172,12 +172,6 @@ def build_vggishish(cfg:dict) -> tuple:
     return task, train_ds, valid_ds
 
 # %% ../nbs/09a_train_codebook.ipynb #ea8213a9
-def _is_model_folder(folder:Path, kind:str) -> bool:
-    "Whether `folder` is a `vgsg.pipeline` model folder (model.safetensors + config.yaml naming its kind) of `kind`."
-    import yaml
-    if not ((folder/'model.safetensors').exists() and (folder/'config.yaml').exists()): return False
-    return (yaml.safe_load((folder/'config.yaml').read_text()) or {}).get('kind') == kind
-
 def _model_config(folder:Path) -> dict:
     "The config.yaml of a model folder or of the run that wrote a checkpoint folder."
     import yaml
@@ -262,7 +256,7 @@ class CodebookTask(TrainTask):
                  sync_batchnorm:bool=True): # SyncBatchNorm in the discriminator under multi-GPU DDP, as the original
         self.vqmodel, self.loss = VQModel(model_cfg), CodebookLoss(loss_cfg, perceptual)
         self.base_lr, self.batch_size, self.lr, self.betas = base_lr, batch_size, lr, tuple(betas)
-        self.sync_batchnorm, self.restart_every = sync_batchnorm, model_cfg.restart_every
+        self.sync_batchnorm = sync_batchnorm
         self.out_dir, self.n_images, self.valid_len = None if out_dir is None else Path(out_dir), n_images, valid_len
         self.usage, self.step, self._valid_batches, self._examples = CodeUsage(model_cfg.n_embed), 0, None, None
 
@@ -295,7 +289,7 @@ def training_step(self:CodebookTask, batch, step:int) -> dict:
         loss, logs = self.loss.generator_loss(x, xrec, qloss, step, last_layer=unwrap(self.vqmodel).last_layer)
     ae.zero_grad(set_to_none=True); loss.backward(); ae.step()
     q = unwrap(self.vqmodel).quantize
-    if q.restart and (step + 1) % self.restart_every == 0: logs['restarted'] = q.restart_dead()
+    if q.restart_every and (step + 1) % q.restart_every == 0: logs['restarted'] = q.restart_dead()
     with self.autocast(): dloss, dlogs = self.loss.discriminator_loss(x, xrec.detach(), step)
     if dloss.requires_grad:
         disc.zero_grad(set_to_none=True); dloss.backward(); disc.step()
@@ -385,9 +379,8 @@ def export_model(ckpt, # a checkpoint folder (e.g. runs/x/best)
 def load_codebook(path) -> VQModel:
     "A `VQModel` from a codebook model folder or checkpoint folder (weights + config.yaml), in eval mode."
     folder = Path(path)
-    if _is_model_folder(folder, 'codebook'):
-        from vgsg.pipeline import load_model
-        return load_model(folder)
+    from vgsg.pipeline import model_kind, load_model
+    if model_kind(folder) == 'codebook': return load_model(folder)   # a model folder (e.g. the bundled one)
     if not (folder/'vqmodel.safetensors').exists(): raise FileNotFoundError(f'{folder}: no vqmodel.safetensors (not a codebook checkpoint)')
     cfg = from_section(VQGANConfig, _model_config(folder).get('model'), CODEBOOK_TRAIN_KEYS)
     return load_weights(VQModel(cfg), folder/'vqmodel.safetensors').eval()

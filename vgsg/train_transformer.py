@@ -20,7 +20,7 @@ from .vqgan import VQModel, grid_to_seq, seq_to_grid
 from .sample import sample
 from .train import (TrainTask, register_task, train_config, seed_everything, init_distributed, is_main, world_size,
                     unwrap, load_checkpoint)
-from .train_codebook import load_codebook, export_model, scaled_lr, _model_config, _is_model_folder
+from .train_codebook import load_codebook, export_model, scaled_lr, _model_config
 
 # %% auto #0
 __all__ = ['GPT_PRESETS', 'OPTIM_KEYS', 'TOY_KEYS', 'BUNDLED_TRANSFORMER', 'gpt_config', 'learning_rate', 'frozen_codebook',
@@ -280,9 +280,8 @@ def load_transformer(path, device='cpu') -> GPT:
     "A trained GPT (float32, eval mode) from a `transformer` checkpoint or model folder"
     from vgsg.vqgan import load_weights
     folder = Path(path)
-    if _is_model_folder(folder, 'transformer'):
-        from vgsg.pipeline import load_model
-        return load_model(folder, device)
+    from vgsg.pipeline import model_kind, load_model
+    if model_kind(folder) == 'transformer': return load_model(folder, device)   # a model folder (e.g. the bundled one)
     if not (folder/'gpt.safetensors').exists(): raise FileNotFoundError(f'{folder}: no gpt.safetensors (not a transformer checkpoint)')
     cfg = gpt_config(_model_config(folder).get('model'))
     return load_weights(GPT(cfg), folder/'gpt.safetensors').float().to(device).eval()
@@ -290,9 +289,9 @@ def load_transformer(path, device='cpu') -> GPT:
 def codebook_of(path, device='cpu') -> VQModel:
     "The frozen codebook a transformer checkpoint or model folder was trained with (its config's `codebook.path`)"
     folder = Path(path)
-    if _is_model_folder(folder, 'transformer'):   # a model set: the codebook its info names, beside it
-        import yaml
-        name = (yaml.safe_load((folder/'config.yaml').read_text()).get('info') or {}).get('codebook')
+    from vgsg.pipeline import model_kind, read_model_config
+    if model_kind(folder) == 'transformer':   # a model set: the codebook its info names, beside it
+        name = (read_model_config(folder).get('info') or {}).get('codebook')
         if not name: raise ValueError(f'{folder}/config.yaml: info.codebook does not name the codebook folder')
         return frozen_codebook(folder.parent/name, device)
     p = Path(_model_config(folder)['codebook']['path'])

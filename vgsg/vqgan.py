@@ -213,9 +213,10 @@ def perplexity(counts:Tensor)->Tensor:
 class VectorQuantizer(nn.Module):
     "Nearest-code quantiser with straight-through gradient and the β-weighted codebook loss."
     def __init__(self, n_embed:int, embed_dim:int, beta:float=0.25, legacy_beta:bool=True,
-                 restart:bool=False): # in training mode, remember code counts and encoder outputs for `restart_dead`
+                 restart_every:int=0): # > 0: in training, remember code counts and encoder outputs for `restart_dead`
         super().__init__()
-        self.n_embed,self.embed_dim,self.beta,self.legacy_beta,self.restart = n_embed,embed_dim,beta,legacy_beta,restart
+        self.n_embed,self.embed_dim,self.beta,self.legacy_beta = n_embed,embed_dim,beta,legacy_beta
+        self.restart_every = restart_every
         self.embedding = nn.Embedding(n_embed, embed_dim)
         nn.init.uniform_(self.embedding.weight, -1.0/n_embed, 1.0/n_embed)
         self._seen,self._z = None,None   # counts since the last restart, last batch of encoder outputs (not saved)
@@ -241,34 +242,35 @@ class VectorQuantizer(nn.Module):
         if z.ndim != 4 or z.shape[1] != self.embed_dim:
             raise ValueError(f"VectorQuantizer expects (B, {self.embed_dim}, H, W), got {tuple(z.shape)}")
         B,C,H,W = z.shape
-        idx = self.nearest(z.permute(0, 2, 3, 1).reshape(-1, C)).view(B, H, W)
+        rows = z.permute(0, 2, 3, 1).reshape(-1, C)
+        idx = self.nearest(rows).view(B, H, W)
         zq = self.lookup(idx).to(z.dtype)
         loss = self.codebook_loss(z, zq)
         counts = code_histogram(idx, self.n_embed)
-        if self.training and self.restart: self._remember(z, counts)
+        if self.training and self.restart_every: self._remember(rows, counts)
         info = dict(indices=idx, counts=counts, perplexity=perplexity(counts),
                     usage=(counts > 0).float().mean())
         return z + (zq - z).detach(), loss, info
 
 # %% ../nbs/04_vqgan.ipynb #1003ad20
 @patch
-def _remember(self:VectorQuantizer, z:Tensor, counts:Tensor):
-    "Add `counts` to the histogram since the last restart and keep this batch's encoder outputs (as rows)."
+def _remember(self:VectorQuantizer, rows:Tensor, counts:Tensor):
+    "Add `counts` to the histogram since the last restart and keep this batch's encoder outputs `rows` (N, embed_dim)."
     self._seen = counts.detach() if self._seen is None else self._seen + counts.detach()
-    self._z = z.detach().permute(0, 2, 3, 1).reshape(-1, self.embed_dim)
+    self._z = rows.detach()
 
 @patch
 @torch.no_grad()
 def restart_dead(self:VectorQuantizer)->int:
     "Move every code unused since the last call onto a random remembered encoder output; returns how many moved."
     if self._seen is None: return 0
-    seen = self._seen.clone()
-    if dist.is_available() and dist.is_initialized(): dist.all_reduce(seen)
+    seen, ddp = self._seen.clone(), dist.is_available() and dist.is_initialized()
+    if ddp: dist.all_reduce(seen)
     dead = (seen == 0).nonzero().flatten()
     if len(dead):
         w = self.embedding.weight
         w[dead] = self._z[torch.randint(len(self._z), (len(dead),), device=self._z.device)].to(w.dtype)
-        if dist.is_available() and dist.is_initialized(): dist.broadcast(w, 0)   # every process gets rank 0's choice
+        if ddp: dist.broadcast(w, 0)   # every process gets rank 0's choice
     self._seen = None
     return len(dead)
 
@@ -306,7 +308,7 @@ class VQModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder,self.decoder = Encoder(cfg),Decoder(cfg)
-        self.quantize = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.legacy_beta, cfg.restart_every > 0)
+        self.quantize = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.legacy_beta, cfg.restart_every)
         self.quant_conv = conv1(cfg.z_channels, cfg.embed_dim)
         self.post_quant_conv = conv1(cfg.embed_dim, cfg.z_channels)
 
