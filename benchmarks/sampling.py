@@ -13,6 +13,7 @@ Examples:
   python benchmarks/sampling.py --config paper --ref-steps 3       # the paper config on the CPU
   python benchmarks/sampling.py --config paper small --batch 1 10 --n-feats 5 212 --device cuda \
       --dtype fp32 bf16 --mode eager graph
+  python benchmarks/sampling.py --config paper --device cuda --dtype bf16 --mode graph compile rowwise
 """
 import argparse, json, math, statistics, time
 
@@ -26,6 +27,7 @@ from vgsg.sample import Decoder, sample, sample_logits, sample_reference
 SMALL = dict(n_layer=8, n_head=8, n_embd=512)   # the "small" config: 8 layers, 512 wide, |Z| = 1024, D = 2048
 DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
 N_CODES = 265
+FUSED = ('compile', 'rowwise')   # modes that torch.compile the step (then record it as a CUDA graph)
 
 
 def sync(dev):
@@ -86,7 +88,7 @@ def time_ours(model, feats, mode, top_k, dev, reps, seed):
     B = feats.shape[0]
     gen = lambda: torch.Generator(device=dev).manual_seed(seed)
     t0 = time.perf_counter()
-    dec = Decoder(model, B, cuda_graph=mode in ('graph', 'compile'), compile=mode == 'compile')
+    dec = Decoder(model, B, cuda_graph=mode != 'eager', compile=mode in FUSED, rowwise=mode == 'rowwise')
     with torch.no_grad():
         sample(model, feats, n_cols=2, top_k=top_k, generator=gen(), decoder=dec)  # warm-up (and compile)
         sync(dev)
@@ -95,6 +97,15 @@ def time_ours(model, feats, mode, top_k, dev, reps, seed):
         prefill = median_time(lambda: dec.prefill(cond), dev, 3)
         total = median_time(lambda: sample(model, feats, top_k=top_k, generator=gen(), decoder=dec), dev, reps)
     return setup, prefill, total, dec
+
+def logit_error(model, dec, cond, dev):
+    "Relative difference of one step's logits from the plain decoder's (int8 weights, fused kernels)"
+    tok = torch.zeros(dec.batch, dtype=torch.long, device=dev)
+    plain = Decoder(model, dec.batch)
+    with torch.no_grad():
+        plain.prefill(cond); dec.prefill(cond)
+        ref, out = plain(tok, model.n_cond)[0].float(), dec(tok, model.n_cond)[0].float()
+    return ((out - ref).norm() / ref.norm()).item()
 
 def time_reference(model, feats, top_k, dev, steps, seed):
     "Seconds per step of the original loop, timed over `steps` steps"
@@ -111,8 +122,10 @@ def main(argv=None):
     p.add_argument('--batch', nargs='+', type=int, default=[1], help='videos sampled together')
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--dtype', nargs='+', default=['fp32'], choices=list(DTYPES), help='bf16 and fp16 are meant for cuda')
-    p.add_argument('--mode', nargs='+', default=['eager'], choices=['eager', 'graph', 'compile'],
-                   help='our step: eager, replayed CUDA graph, or torch.compile + CUDA graph (cuda only)')
+    p.add_argument('--mode', nargs='+', default=['eager'], choices=['eager', 'graph', *FUSED],
+                   help='our step: eager, replayed CUDA graph, torch.compile + CUDA graph, the same with Linear layers '
+                        'as fused product-and-sum kernels (rowwise); cuda only but eager')
+    p.add_argument('--coordinate-descent', action='store_true', help="tune the compiled kernels' block sizes (inductor)")
     p.add_argument('--top-k', type=int, default=512, help='top-X clipping (512 = the VGGSound evaluation)')
     p.add_argument('--ref-steps', type=int, default=None, help='steps of the original loop to time (default 3 on cpu, 20 on cuda; 0 skips it)')
     p.add_argument('--reps', type=int, default=None, help='timed runs of our sampler (median; default 1 on cpu, 3 on cuda)')
@@ -124,13 +137,14 @@ def main(argv=None):
     if dev.type == 'cuda' and not torch.cuda.is_available(): p.error('--device cuda: no CUDA device')
     if dev.type == 'cpu' and set(a.mode) - {'eager'}: p.error('--mode graph/compile need --device cuda')
     if a.threads: torch.set_num_threads(a.threads)
+    if a.coordinate_descent: torch._inductor.config.coordinate_descent_tuning = True
     ref_steps = a.ref_steps if a.ref_steps is not None else (3 if dev.type == 'cpu' else 20)
     reps = a.reps or (1 if dev.type == 'cpu' else 3)
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'cpu, {torch.get_num_threads()} threads'
     print(f'device: {name}; torch {torch.__version__}; top_k {a.top_k}; {N_CODES} codes per sample', flush=True)
     hdr = (f"{'config':6} {'N':>3} {'B':>3} {'dtype':5} {'mode':7} | {'setup s':>7} {'prefill ms':>10} {'step ms':>8} "
            f"{'s/batch':>8} {'s/sample':>8} | {'ref step ms':>11} {'ref s/sample':>12} {'speed-up':>8} | "
-           f"{'pair step':>9} {'stream ms':>9} {'GB/s':>6} {'step/stream':>11}")
+           f"{'pair step':>9} {'stream ms':>9} {'GB/s':>6} {'step/stream':>11} {'logit err':>9}")
     rows = []
     print(hdr, flush=True)
     for config in a.config:
@@ -147,26 +161,32 @@ def main(argv=None):
                     k = min(a.top_k, model.cfg.vocab_size)
                     ref = time_reference(model, feats, k, dev, ref_steps, a.seed) if ref_steps else math.nan
                     for mode in a.mode:
-                        setup, prefill, total, dec = time_ours(model, feats, mode, k, dev, reps, a.seed)
+                        try: setup, prefill, total, dec = time_ours(model, feats, mode, k, dev, reps, a.seed)
+                        except Exception as e:  # one failing mode (a compiler error, say) should not hide the others
+                            print(f'{config:6} {n_feats:3d} {B:3d} {dname:5} {mode:7} | failed: {type(e).__name__}: {e}'[:400], flush=True)
+                            continue
                         step = (total - prefill) / (N_CODES - 1)
-                        pstep, pstream = paired(model, dec, model.embed_cond(B, feats), stream, k, dev)
+                        cond = model.embed_cond(B, feats)
+                        pstep, pstream = paired(model, dec, cond, stream, k, dev)
+                        err = logit_error(model, dec, cond, dev)
                         r = dict(config=config, n_feats=n_feats, batch=B, dtype=dname, mode=mode, device=name,
                                  params=sum(q.numel() for q in model.parameters()), setup_s=setup, prefill_s=prefill,
                                  step_s=step, batch_s=total, sample_s=total / B, ref_step_s=ref,
                                  ref_sample_s=ref * N_CODES / B, speedup=ref * N_CODES / total,
                                  paired_step_s=pstep, stream_s=pstream, stream_gbps=nbytes / pstream / 1e9,
-                                 step_over_stream=pstep / pstream)
+                                 step_over_stream=pstep / pstream, logit_error=err)
                         rows.append(r)
                         print(f"{config:6} {n_feats:3d} {B:3d} {dname:5} {mode:7} | {setup:7.2f} {prefill * 1e3:10.2f} "
                               f"{step * 1e3:8.2f} {total:8.3f} {total / B:8.3f} | {ref * 1e3:11.2f} "
                               f"{r['ref_sample_s']:12.3f} {r['speedup']:7.1f}x | {pstep * 1e3:8.2f} {pstream * 1e3:9.3f} "
-                              f"{r['stream_gbps']:6.1f} {r['step_over_stream']:10.2f}x", flush=True)
+                              f"{r['stream_gbps']:6.1f} {r['step_over_stream']:10.2f}x {err:9.1e}", flush=True)
                 del model
                 if dev.type == 'cuda': torch.cuda.empty_cache()
     print('step = (s/batch - prefill) / 264 codes; s/sample = s/batch / B; ref s/sample = ref step x 265 / B '
           f'(ref timed over {ref_steps} steps); speed-up = ref s/batch / our s/batch; '
           'stream = one pass of matrix-vector products over all Linear weights (batch 1); pair step and stream = '
-          'medians of 15 single steps and 15 weight passes timed alternately (same load), step/stream = their ratio')
+          'medians of 15 single steps and 15 weight passes timed alternately (same load), step/stream = their ratio; '
+          'logit err = |logits - plain decoder logits| / |plain decoder logits| for one step')
     if a.json:
         with open(a.json, 'w') as f: json.dump(rows, f, indent=1)
     return rows

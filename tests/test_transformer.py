@@ -147,13 +147,14 @@ def test_benchmark_script_runs():
 @cuda
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
 def test_cuda_graph_and_compile_match_eager(dtype):
-    "On a GPU: the CUDA-graph step (and compile + graph) give the same logits as the eager step"
+    "On a GPU: the CUDA-graph step (and compile + graph, rowwise) give the logits of the eager step, and samples agree"
     m = scrambled(paper_config(5, n_layer=2, n_head=4, n_embd=256, feat_dim=64), std=0.05, device='cuda').to(dtype)
     m32 = copy.deepcopy(m).float()              # fp32 copy of the (rounded) weights: the reference
     f = torch.rand(3, 5, 64, device='cuda')
     z = torch.randint(0, 1024, (3, 60), device='cuda')
     tol = 1e-3 if dtype == torch.float32 else 5e-2
-    variants = [dict(), dict(cuda_graph=True)] + ([dict(cuda_graph=True, compile=True)] if dtype == torch.float32 else [])
+    fused = dict(cuda_graph=True, compile=True)
+    variants = [dict(), dict(cuda_graph=True), dict(fused, rowwise=True)] + ([fused] if dtype == torch.float32 else [])
     with torch.no_grad():
         full = m32(z[:, :59], f)[:, 4:]
         errs, got = [], []
@@ -167,4 +168,5 @@ def test_cuda_graph_and_compile_match_eager(dtype):
         assert ((got[1] - got[0]).abs().max() / full.abs().max()).item() < tol / 2
         eager = sample(m, f, top_k=64, generator=gen(0, 'cuda'))
         graph = sample(m, f, top_k=64, generator=gen(0, 'cuda'), decoder=Decoder(m, 3, cuda_graph=True))
-        if dtype == torch.float32: assert (eager == graph).float().mean() > 0.9
+        rowwise = sample(m, f, top_k=64, generator=gen(0, 'cuda'), decoder=Decoder(m, 3, rowwise=True, **fused))
+        if dtype == torch.float32: assert (eager == graph).float().mean() > 0.9 and (eager == rowwise).float().mean() > 0.9
