@@ -22,10 +22,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vgsg.transformer import GPT, paper_config, tiny_config
-from vgsg.sample import Decoder, sample, sample_logits, sample_reference
+from vgsg.sample import Decoder, quantize_int8, sample, sample_logits, sample_reference
+from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
 SMALL = dict(n_layer=8, n_head=8, n_embd=512)   # the "small" config: 8 layers, 512 wide, |Z| = 1024, D = 2048
-DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
+DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16, int8=torch.float32)  # int8: see quantize_int8
 N_CODES = 265
 FUSED = ('compile', 'rowwise')   # modes that torch.compile the step (then record it as a CUDA graph)
 
@@ -52,13 +53,15 @@ def build(config, n_feats, dtype, dev, seed):
 
 def weight_pass(model, dev, route='linear'):
     "A function doing one pass of matrix-vector products over every Linear weight (a CUDA graph on GPUs), its bytes"
-    ws = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
-    xs = {w.shape[1]: torch.randn(w.shape[1], device=dev, dtype=w.dtype) for w in ws}
+    lins = [m for m in model.modules() if isinstance(m, (nn.Linear, Int8Linear))]
+    ws = [m.weight() if callable(m.weight) else m.weight for m in lins]   # int8 layers: a quantised tensor
+    xs = {w.shape[1]: torch.randn(w.shape[1], device=dev, dtype=w.dtype if w.is_floating_point() else torch.float32) for w in ws}
     outs = {}
     def one_pass():
-        for i, w in enumerate(ws):
+        for i, (m, w) in enumerate(zip(lins, ws)):
             x = xs[w.shape[1]]
-            outs[i] = F.linear(x[None], w) if route == 'linear' else torch.mv(w, x)
+            if isinstance(m, Int8Linear): outs[i] = m(x[None])   # int8 x int8 products, the layer's own kernel
+            else: outs[i] = F.linear(x[None], w) if route == 'linear' else torch.mv(w, x)
     with torch.no_grad():
         for _ in range(2): one_pass()
         run = one_pass
@@ -121,7 +124,9 @@ def main(argv=None):
     p.add_argument('--n-feats', nargs='+', type=int, default=[5], help='visual features in the condition (1, 5, 212)')
     p.add_argument('--batch', nargs='+', type=int, default=[1], help='videos sampled together')
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    p.add_argument('--dtype', nargs='+', default=['fp32'], choices=list(DTYPES), help='bf16 and fp16 are meant for cuda')
+    p.add_argument('--dtype', nargs='+', default=['fp32'], choices=list(DTYPES),
+                   help='bf16 and fp16 are meant for cuda; int8 (cpu): ours samples from quantize_int8(model), the original '
+                        'loop runs the float32 model')
     p.add_argument('--mode', nargs='+', default=['eager'], choices=['eager', 'graph', *FUSED],
                    help='our step: eager, replayed CUDA graph, torch.compile + CUDA graph, the same with Linear layers '
                         'as fused product-and-sum kernels (rowwise); cuda only but eager')
@@ -151,9 +156,10 @@ def main(argv=None):
         for n_feats in a.n_feats:
             for dname in a.dtype:
                 model = build(config, n_feats, DTYPES[dname], dev, a.seed)
-                stream, nbytes = weight_pass(model, dev)
+                ours = quantize_int8(model) if dname == 'int8' else model   # the original loop runs the float model
+                stream, nbytes = weight_pass(ours, dev)
                 print(f'  {config} N={n_feats} {dname}: weight pass {median_time(stream, dev, 5) * 1e3:.3f} ms with '
-                      f'F.linear, {median_time(weight_pass(model, dev, "mv")[0], dev, 5) * 1e3:.3f} ms with torch.mv '
+                      f'F.linear, {median_time(weight_pass(ours, dev, "mv")[0], dev, 5) * 1e3:.3f} ms with torch.mv '
                       f'({nbytes / 1e9:.2f} GB)', flush=True)
                 for B in a.batch:
                     torch.manual_seed(a.seed)
@@ -161,13 +167,13 @@ def main(argv=None):
                     k = min(a.top_k, model.cfg.vocab_size)
                     ref = time_reference(model, feats, k, dev, ref_steps, a.seed) if ref_steps else math.nan
                     for mode in a.mode:
-                        try: setup, prefill, total, dec = time_ours(model, feats, mode, k, dev, reps, a.seed)
+                        try: setup, prefill, total, dec = time_ours(ours, feats, mode, k, dev, reps, a.seed)
                         except Exception as e:  # one failing mode (a compiler error, say) should not hide the others
                             print(f'{config:6} {n_feats:3d} {B:3d} {dname:5} {mode:7} | failed: {type(e).__name__}: {e}'[:400], flush=True)
                             continue
                         step = (total - prefill) / (N_CODES - 1)
                         cond = model.embed_cond(B, feats)
-                        pstep, pstream = paired(model, dec, cond, stream, k, dev)
+                        pstep, pstream = paired(ours, dec, cond, stream, k, dev)
                         err = logit_error(model, dec, cond, dev)
                         r = dict(config=config, n_feats=n_feats, batch=B, dtype=dname, mode=mode, device=name,
                                  params=sum(q.numel() for q in model.parameters()), setup_s=setup, prefill_s=prefill,

@@ -21,6 +21,7 @@ from vgsg.evaluate import (generate_samples, evaluate_folder, evaluate_reconstru
 from vgsg.melception import extract_features
 from vgsg.train_transformer import load_transformer, codebook_of, feature_dataset, transformer_sampler
 from vgsg.train_codebook import _model_config
+from vgsg.sample import quantize_int8
 
 
 def melception(path=None):
@@ -149,6 +150,7 @@ def main(argv=None):
     p.add_argument('--sweep', type=int, nargs='*', default=[], help='top-X values of the sweep (e.g. 1 8 64 128)')
     p.add_argument('--sweep-samples', type=int, default=1, help='samples per clip in the sweep')
     p.add_argument('--sweep-only', action='store_true', help='skip the main comparison (eval.csv); only the sweep')
+    p.add_argument('--int8', action='store_true', help='also score an int8 copy of each model (vgsg.sample.quantize_int8)')
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--per-class', type=int, default=None, help='evaluate on the first K test clips of each class only (a quick check)')
@@ -164,6 +166,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     runs = dict(r.split('=', 1) for r in a.run)
     models = {k: load_transformer(v) for k, v in runs.items()}
+    if a.int8: models.update({f'{k} int8': quantize_int8(g) for k, g in list(models.items())})
     first = next(iter(runs.values()))
     vq = codebook_of(first)
     cfg = _model_config(Path(first))

@@ -87,6 +87,7 @@ def _add_generate_args(p):
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--vocoder', default='auto', choices=['auto', 'melgan', 'griffin-lim'],
                    help="auto: the set's MelGAN unless it is marked not recommended, else Griffin-Lim")
+    p.add_argument('--int8', action='store_true', help='sample from an int8 copy of the transformer (CPU: about twice as fast for the paper model, approximate)')
 
 @command('generate', 'videos → the same videos with generated sound (mp4), plus wav and spectrogram png')
 def generate_cmd(args):
@@ -95,7 +96,7 @@ def generate_cmd(args):
     from vgsg.pipeline import ModelSet, Pipeline
     from vgsg.audio import data_dir
     models = ModelSet.from_folder(args.models or data_dir()/'models', args.device, getattr(args, 'vocoder', 'auto'))
-    pipe = Pipeline(models, args.device)
+    pipe = Pipeline(models, args.device, int8=getattr(args, 'int8', False))
     failed, heard = [], {}
     for video in tqdm(args.videos, desc='videos', disable=len(args.videos) < 2):
         try:

@@ -15,7 +15,7 @@ from safetensors.torch import save_file, load_file
 from .audio import SR, HOP, SECONDS, atomic_write, save_wav, save_figure, show_spec, data_dir
 from .vqgan import VQGANConfig, VQModel, seq_to_grid
 from .transformer import GPTConfig, GPT
-from .sample import sample
+from .sample import sample, quantize_int8
 from .vocoder import MelGANConfig, Generator, MelGANVocoder, GriffinLimVocoder
 from .melception import MelceptionConfig, Melception
 from .lpaps import VGGishishConfig, VGGishish
@@ -198,9 +198,11 @@ class Generation:
 
 class Pipeline:
     "Video in, videos with generated sound out: features → transformer → codebook decoder → vocoder → mp4."
-    def __init__(self, models:ModelSet, device='cpu', features:str|None=None):
+    def __init__(self, models:ModelSet, device='cpu', features:str|None=None,
+                 int8:bool=False): # sample from an int8 copy of the transformer (CPU only; see `quantize_int8`)
         self.models, self.device = models, torch.device(device)
         self.gpt, self.codebook = models.transformer.to(device).eval(), models.codebook.to(device).eval()
+        if int8: self.gpt = quantize_int8(self.gpt.float())
         self.vocoder = models.vocoder or GriffinLimVocoder()
         cond = self.gpt.cfg.cond
         self.extractor = None if cond in ('class', 'nofeats') else make_extractor(features or models.info.get('features', 'pixels'))

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['N_ROWS', 'FRAMES_PER_COL', 'top_k_logits', 'uniform', 'code_noise', 'sample_logits', 'RowwiseLinear', 'rowwise_copy',
-           'Decoder', 'expand_cond', 'window_feats', 'eval_mode', 'sample', 'sample_reference']
+           'Decoder', 'expand_cond', 'window_feats', 'eval_mode', 'sample', 'sample_reference', 'quantize_int8']
 
 # %% ../nbs/07a_sample.ipynb #018c70e3
-import copy
+import copy, warnings
 from contextlib import contextmanager
 from functools import partial
 
@@ -326,3 +326,15 @@ def sample_reference(model:GPT, feats:Tensor=None, cls:Tensor=None, n_samples:in
             z[:, L] = sample_logits(logits[:, model.n_cond - 1 + L - s * rows], top_k, temperature, greedy,
                                     noise=None if noise is None else noise[:, L])
     return z[:, :total]
+
+# %% ../nbs/07a_sample.ipynb #ced6a27b
+def quantize_int8(model:GPT)->GPT:
+    "A copy of `model` for CPU sampling: int8 Linear weights (per output row), inputs quantised on the fly"
+    from torch.ao.quantization import quantize_dynamic, per_channel_dynamic_qconfig
+    if model.pos_emb.device.type != 'cpu' or model.pos_emb.dtype != torch.float32:
+        raise ValueError("quantize_int8: needs a float32 model on the CPU")
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)   # torch.ao.quantization: deprecated, still shipped
+        warnings.simplefilter('ignore', UserWarning)
+        return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
