@@ -66,7 +66,7 @@ def demo_cmd(args):
         print(*(f'  {k}: {v}' for k, v in paths.items()), sep='\n')
         return
     video = str(bundled('examples/toy_hammer.mp4'))
-    heard = generate_cmd(argparse.Namespace(videos=[video], out=args.out, samples=2, top_x=None, temperature=1.0, seed=0,
+    heard = generate_cmd(argparse.Namespace(videos=[video], out=args.out, samples=4, top_x=None, temperature=1.0, seed=0,
                                             seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto'))
     tops = [ops[0][0] for ops in heard.get(video, []) if ops]
     if tops: print(f"demo: the example shows the synthetic class 'hammer'; Melception hears {', '.join(tops)} "
