@@ -159,6 +159,7 @@ class Decoder:
         "Feed `first` at `p`, then draw `n` codes, each fed back in turn (static decoders): (batch, n) codes"
         if not self.static: raise ValueError("Decoder.draw needs a static decoder (static, compile or cuda_graph)")
         if p + n > self.cache.length - 1: raise ValueError(f"Decoder.draw: positions up to {p + n} exceed the cache")
+        if not greedy and (noise is None or noise.shape[1] != n): raise ValueError(f"Decoder.draw: give noise for the {n} draws (or greedy=True)")
         fn = self._drawer(top_k=top_k, temperature=temperature, greedy=greedy)
         self.tok.copy_(first[:, None]); self.pos.copy_(self.positions[p:p + 1])
         if not greedy: self.noise[:, p:p + n] = noise
