@@ -111,20 +111,26 @@ class Decoder:
     def _decode(self, tok:Tensor, pos:Tensor)->Tensor:
         return self.net.step(self.net.tok_emb(tok), self.cache, pos)[0][:, -1]
 
-    def _state(self)->list: return [self.cache.k, self.cache.v, self.tok, self.pos] + ([self.codes] if self.static else [])
+    @contextmanager
+    def _kept(self):
+        "Run warm-ups or a capture, then put the cache, the position and the codes back as they were"
+        state = [self.cache.k, self.cache.v, self.tok, self.pos] + ([self.codes] if self.static else [])
+        saved = [t.clone() for t in state]
+        try: yield
+        finally:
+            for t, s in zip(state, saved): t.copy_(s)
 
     @torch.no_grad()
     def _capture(self, fn):
-        "Record `fn` as a CUDA graph (warm-up on a side stream, state restored afterwards): the graph and its output"
-        saved = [t.clone() for t in self._state()]
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3): fn()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool): out = fn()
-        for t, s in zip(self._state(), saved): t.copy_(s)
+        "Record `fn` as a CUDA graph (after warm-ups on a side stream): the graph and its output"
+        with self._kept():
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3): fn()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.pool): out = fn()
         return graph, out
 
     def _step_draw(self, top_k=None, temperature=1.0, greedy=False):
@@ -144,9 +150,7 @@ class Decoder:
             fn = partial(self._step_draw, **how)
             if self.compile:
                 fn = torch.compile(fn, dynamic=False)
-                saved = [t.clone() for t in self._state()]
-                fn()   # compile now, on the current stream
-                for t, s in zip(self._state(), saved): t.copy_(s)
+                with self._kept(): fn()   # compile now, on the current stream
             if self.graph is not None: fn = self._capture(fn)[0].replay
             self.drawers[key] = fn
         return self.drawers[key]
