@@ -78,8 +78,8 @@ def variant_config(args, v:str) -> dict:
 def evaluate(args) -> 'pd.DataFrame':
     "Evaluate the trained variants on the valid and test splits; write ablation.csv and ablation.png."
     import pandas as pd
-    from vgsg.audio import atomic_write
-    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, save_figure
+    from vgsg.audio import atomic_write, save_figure
+    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset
     rows, models = [], {}
     for v in args.variants:
         cfg = variant_config(args, v)
@@ -115,8 +115,8 @@ def reconstruction_grid(ds, models:dict):
 def report(args):
     "Test-split L1 / spectral convergence / code usage and Melception FID / MKL of the codebooks in --ckpt."
     import pandas as pd
-    from vgsg.audio import atomic_write
-    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, save_figure, _model_config
+    from vgsg.audio import atomic_write, save_figure
+    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, _model_config
     from vgsg.train_melception import load_bundled_melception
     from vgsg.evaluate import evaluate_reconstruction
     mel, rows, models, first = load_bundled_melception(), [], {}, None

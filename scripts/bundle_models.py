@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 from vgsg.audio import data_dir
 from vgsg.pipeline import save_model
+from vgsg.train import checkpoint_step
 from vgsg.train_codebook import load_codebook, _model_config
 from vgsg.train_transformer import load_transformer
 from vgsg.train_vocoder import markdown_table
@@ -22,8 +23,7 @@ from vgsg.vqgan import count_params
 
 def steps_of(ckpt:Path):
     "Training steps of a checkpoint (trainer.pt, or a step.txt written when it was copied off another machine)."
-    import torch
-    if (ckpt/'trainer.pt').exists(): return torch.load(ckpt/'trainer.pt', map_location='cpu', weights_only=True)['step']
+    if (ckpt/'trainer.pt').exists(): return checkpoint_step(ckpt)
     for p in (ckpt/'step.txt', ckpt.parent/'step.txt'):
         if p.exists(): return int(p.read_text())
     return None

@@ -203,10 +203,12 @@ def module_hash(m:torch.nn.Module, n:int=12) -> str:
     "A short sha256 of a module's state dict (names, dtypes and values): which weights scored the samples."
     h = hashlib.sha256()
     def add(v):  # tensors by their bytes (int8 ones too), packed int8 layers by their tensors, anything else by repr
-        if isinstance(v, (tuple, list)): return [add(x) for x in v]
-        if not isinstance(v, torch.Tensor): return h.update(repr(v).encode())
-        if v.is_quantized: v = v.int_repr()
-        h.update(str(v.dtype).encode()); h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        if isinstance(v, (tuple, list)):
+            for x in v: add(x)
+        elif not isinstance(v, torch.Tensor): h.update(repr(v).encode())
+        else:
+            if v.is_quantized: v = v.int_repr()
+            h.update(str(v.dtype).encode()); h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     for k, v in m.state_dict().items():
         h.update(k.encode()); add(v)
     return h.hexdigest()[:n]

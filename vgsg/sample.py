@@ -98,7 +98,7 @@ class Decoder:
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
         self.drawers = {}
         if self.static:  # the drawing loop's buffers: noise per position, codes drawn
-            self.noise = torch.rand(batch, self.cache.length, model.cfg.vocab_size, device=dev)
+            self.noise = torch.full((batch, self.cache.length, model.cfg.vocab_size), 0.5, device=dev)  # filled by `draw`
             self.codes = torch.zeros(batch, self.cache.length + 1, dtype=torch.long, device=dev)
         self.fn = torch.compile(self._decode, dynamic=False) if compile else self._decode
         if compile:
@@ -110,6 +110,10 @@ class Decoder:
 
     def _decode(self, tok:Tensor, pos:Tensor)->Tensor:
         return self.net.step(self.net.tok_emb(tok), self.cache, pos)[0][:, -1]
+
+    def _place(self, tok:Tensor, p:int):
+        "Put codes `tok` (batch,) and position `p` into the buffers a fixed-shape step reads"
+        self.tok.copy_(tok[:, None]); self.pos.copy_(self.positions[p:p + 1])
 
     @contextmanager
     def _kept(self):
@@ -165,7 +169,7 @@ class Decoder:
         if p + n > self.cache.length - 1: raise ValueError(f"Decoder.draw: positions up to {p + n} exceed the cache")
         if not greedy and (noise is None or noise.shape[1] != n): raise ValueError(f"Decoder.draw: give noise for the {n} draws (or greedy=True)")
         fn = self._drawer(top_k=top_k, temperature=temperature, greedy=greedy)
-        self.tok.copy_(first[:, None]); self.pos.copy_(self.positions[p:p + 1])
+        self._place(first, p)
         if not greedy: self.noise[:, p:p + n] = noise
         for _ in range(n): fn()
         return self.codes[:, p + 1:p + n + 1].clone()
@@ -185,7 +189,7 @@ class Decoder:
             x = self.model.tok_emb(tok[:, None])
             logits, att = self.model.step(x, self.cache, self.positions[p:p + 1], need_attn, n_keys=p + 1)
             return logits[:, -1], att
-        self.tok.copy_(tok[:, None]); self.pos.copy_(self.positions[p:p + 1])
+        self._place(tok, p)
         if self.graph is None: return self.fn(self.tok, self.pos), None
         self.graph.replay()
         return self.logits, None

@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['TASKS', 'world_size', 'rank', 'is_main', 'init_distributed', 'seed_everything', 'rng_state', 'set_rng_state',
-           'unwrap', 'state_for_safetensors', 'save_checkpoint', 'load_checkpoint', 'EarlyStopping', 'TrainTask',
-           'to_device', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data', 'register_task',
-           'set_dotted', 'load_config', 'train_config', 'train']
+           'unwrap', 'state_for_safetensors', 'save_checkpoint', 'load_checkpoint', 'checkpoint_step', 'EarlyStopping',
+           'TrainTask', 'to_device', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data',
+           'register_task', 'set_dotted', 'load_config', 'train_config', 'train']
 
 # %% ../nbs/09_train.ipynb #5f9e6f6f
 def world_size() -> int: "Number of training processes (1 without torchrun)."; return dist.get_world_size() if dist.is_initialized() else 1
@@ -93,6 +93,12 @@ def load_checkpoint(folder, # a folder written by `save_checkpoint`
     state = torch.load(folder/'trainer.pt', map_location=map_location, weights_only=True)
     for name, o in (optimizers or {}).items(): o.load_state_dict(state['optimizers'][name])
     return {k: v for k, v in state.items() if k != 'optimizers'}
+
+def checkpoint_step(folder) -> int:
+    "The training step a checkpoint folder was saved at."
+    folder = Path(folder)
+    if not (folder/'trainer.pt').exists(): raise FileNotFoundError(f'{folder}: not a vgsg checkpoint (no trainer.pt)')
+    return torch.load(folder/'trainer.pt', map_location='cpu', weights_only=True)['step']
 
 # %% ../nbs/09_train.ipynb #dee612b8
 @dataclass

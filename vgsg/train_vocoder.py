@@ -15,7 +15,7 @@ from .audio import SR, HOP, MelSpectrogram, atomic_write, save_wav, save_figure,
 from .vocoder import (MELGAN_PAPER, MelGANConfig, Generator, Discriminator, melgan_config, make_optimizers,
                           train_step, bare, prepare_clips, random_windows, mel_l1, spectral_convergence,
                           save_generator, load_generator, count_params)
-from .train import TrainTask, register_task, train_config, seed_everything, is_main
+from .train import TrainTask, register_task, train_config, seed_everything, is_main, checkpoint_step
 
 # %% auto #0
 __all__ = ['DATA_KEYS', 'COMMON_DATA_KEYS', 'toy_table', 'toy_clips', 'prepared_clips', 'RandomWindows', 'ClipSegments',
@@ -180,7 +180,7 @@ def bundle_vocoder(run, # a run folder of `vgsg train vocoder`
     import yaml
     from vgsg.pipeline import save_model
     run, out = Path(run), Path(out)
-    step = torch.load(run/ckpt/'trainer.pt', map_location='cpu', weights_only=True)['step']
+    step = checkpoint_step(run/ckpt)
     training = yaml.safe_load((run/'config.yaml').read_text()) if (run/'config.yaml').exists() else {}
     save_model(out, load_generator(run/ckpt), dict(step=step, checkpoint=ckpt, training=training), half=True)
     if (run/'log.csv').exists(): atomic_write(out/'log.csv', lambda p: shutil.copyfile(run/'log.csv', p))
