@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_audio.ipynb #45fd3adf
 from __future__ import annotations
-import os, warnings
+import os, errno, shutil, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,8 +16,8 @@ import soundfile as sf
 __all__ = ['SR', 'N_FFT', 'HOP', 'N_MELS', 'FMIN', 'FMAX', 'SECONDS', 'N_SAMPLES', 'N_FRAMES', 'CROP_FRAMES', 'DB_FLOOR',
            'REF_DB', 'MIN_DB', 'AudioError', 'AudioFileNotFoundError', 'fix_length', 'check_waveform', 'load_audio',
            'synth_signal', 'mel_basis', 'normalise', 'mel_to_magnitude', 'mel_librosa', 'MelSpectrogram', 'wav_to_mel',
-           'center_crop', 'to_model', 'from_model', 'griffin_lim', 'show_spec', 'atomic_write', 'save_wav',
-           'save_figure', 'roundtrip', 'data_dir', 'bundled', 'save_example_clip']
+           'center_crop', 'to_model', 'from_model', 'griffin_lim', 'show_spec', 'ensure_folder', 'atomic_write',
+           'save_wav', 'save_figure', 'roundtrip', 'data_dir', 'bundled', 'save_example_clip']
 
 # %% ../nbs/00_audio.ipynb #237f907f
 SR = 22050          # sample rate (Hz)
@@ -203,15 +203,40 @@ def show_spec(spec, # normalised (80, T) spectrogram(s), numpy or torch
     return ax
 
 # %% ../nbs/00_audio.ipynb #d2056f96
+def _write_error(path:Path, e:Exception) -> OSError:
+    "A one-line error about writing `path` (the user's path, never a temporary one); 'disk full' on ENOSPC."
+    no_space = getattr(e, 'errno', None) == errno.ENOSPC or 'No space left' in str(e)
+    if not no_space:
+        try: no_space = shutil.disk_usage(path.parent).free < 1 << 20
+        except OSError: pass
+    if no_space: return OSError(errno.ENOSPC, f'{path}: disk full')
+    why = getattr(e, 'strerror', None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return OSError(getattr(e, 'errno', None) or errno.EIO, f'{path}: cannot write ({why})')
+
+def ensure_folder(folder) -> Path:
+    "Create `folder` if needed and check a file can be written there; one-line `OSError` naming it if not."
+    folder = Path(folder)
+    probe = folder/f'.vgsg-write-test{os.getpid()}'
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b''); probe.unlink()
+    except OSError as e: raise _write_error(probe, e) from None
+    return folder
+
 def atomic_write(path, # the final file
                  write # a function taking a temporary path and writing the content there
                 ) -> Path:
-    "Call `write(tmp)` on a temporary file next to `path`, then rename it to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    "Call `write(tmp)` on a temporary file next to `path`, then rename it to `path`; write errors name `path`."
+    path = Path(path)
+    ensure_folder(path.parent)
     tmp = path.with_name(f'.{path.stem}.tmp{os.getpid()}{path.suffix}')
     try:
         write(tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e: raise _write_error(path, e) from None
+    except Exception as e:
+        if type(e).__name__ != 'SafetensorError': raise
+        raise _write_error(path, e) from None
     finally:
         if tmp.exists(): tmp.unlink()
     return path

@@ -4,9 +4,9 @@
 
 # %% ../nbs/14_cli.ipynb #0185b796
 from __future__ import annotations
-import argparse, sys
+import argparse, errno, os, sys
 from pathlib import Path
-from .audio import AudioError, roundtrip, bundled, load_audio, wav_to_mel, atomic_write, griffin_lim
+from .audio import AudioError, roundtrip, bundled, load_audio, wav_to_mel, atomic_write, ensure_folder, griffin_lim
 import numpy as np
 
 # %% auto #0
@@ -33,6 +33,7 @@ def _add_mel_args(p):
 def mel_cmd(args):
     "Write `<name>_mel.npy` for each audio file; with --griffin-lim the full round trip."
     failed = []
+    ensure_folder(args.out)
     for f in args.audio:
         try:
             if args.griffin_lim: written = list(roundtrip(f, args.out).values())
@@ -89,12 +90,22 @@ def _add_generate_args(p):
                    help="auto: the set's MelGAN unless it is marked not recommended, else Griffin-Lim")
     p.add_argument('--int8', action='store_true', help='sample from an int8 copy of the transformer (CPU: about twice as fast for the paper model, approximate)')
 
+def _check_generate_args(args):
+    "Refuse impossible settings before anything loads."
+    if args.samples < 1: raise ValueError(f'--samples must be at least 1, got {args.samples}')
+    if args.top_x is not None and args.top_x < 1: raise ValueError(f'--top-x must be at least 1, got {args.top_x}')
+    if not args.temperature > 0: raise ValueError(f'--temperature must be positive, got {args.temperature}')
+    if not 0 < args.seconds <= 3600: raise ValueError(f'--seconds must be in (0, 3600], got {args.seconds}')
+    if not args.start >= 0: raise ValueError(f'--start must be non-negative, got {args.start}')
+
 @command('generate', 'videos → the same videos with generated sound (mp4), plus wav and spectrogram png')
 def generate_cmd(args):
     "Generate sound for each video; broken videos are skipped and reported. Returns {video: Melception's opinions per sample}."
     from tqdm.auto import tqdm
     from vgsg.pipeline import ModelSet, Pipeline
     from vgsg.audio import data_dir
+    _check_generate_args(args)
+    ensure_folder(args.out)   # before the models load and the samples are drawn, not after
     models = ModelSet.from_folder(args.models or data_dir()/'models', args.device, getattr(args, 'vocoder', 'auto'))
     pipe = Pipeline(models, args.device, int8=getattr(args, 'int8', False))
     failed, heard = [], {}
@@ -106,8 +117,9 @@ def generate_cmd(args):
             for k, files in enumerate(pipe.write(gen, args.out)):
                 print(*files.values(), sep='\n')
                 if gen.opinions: print('  Melception hears: ' + ', '.join(f'{c} {p:.0%}' for c, p in gen.opinions[k]))
-        except (ValueError, FileNotFoundError, OSError) as e:
-            print(f'skipped: {e}', file=sys.stderr); failed.append(video)
+        except (ValueError, OSError) as e:
+            if getattr(e, 'errno', None) == errno.ENOSPC or len(args.videos) == 1: raise   # one video, or a full disk: stop here
+            print(f'skipped: {_one_line(e)}', file=sys.stderr); failed.append(video)
     if failed: raise ValueError(f'{len(failed)} of {len(args.videos)} videos failed: {", ".join(map(str, failed))}')
     return heard
 generate_cmd.add_args = _add_generate_args
@@ -127,6 +139,8 @@ def codec_cmd(args):
     from vgsg.vocoder import MelGANVocoder
     from vgsg.audio import data_dir
     folder = Path(args.models) if args.models else data_dir()/'models'
+    if not Path(args.input).is_file(): raise FileNotFoundError(errno.ENOENT, 'no such file', args.input)
+    ensure_folder(Path(args.out).parent)
     codebook = load_one(folder, 'codebook')
     if args.action == 'encode':
         r = encode_file(args.input, args.out, codebook)
@@ -151,6 +165,7 @@ def prepare_cmd(args):
     "Prepare a folder of videos for training; report how many clips failed."
     from vgsg.data import prepare
     if not Path(args.videos).is_dir(): raise FileNotFoundError(f'{args.videos}: no such folder')
+    ensure_folder(args.out)
     df = prepare(args.videos, args.out, labels=args.labels, features=args.features, n_feats=args.n_feats, start=args.start)
     bad = df[df['status'] != 'ok'] if 'status' in df else df.iloc[:0]
     print(f'prepared {len(df) - len(bad)} of {len(df)} clips into {args.out}')
@@ -219,11 +234,24 @@ def parser() -> argparse.ArgumentParser:
         sp.set_defaults(run=fn)
     return p
 
+def _one_line(e:BaseException) -> str:
+    "An exception as one line: an `OSError` as 'path: reason', anything else its message (lines joined)."
+    if isinstance(e, OSError) and e.strerror: msg = f'{e.filename}: {e.strerror}' if e.filename else e.strerror
+    else: msg = str(e) or type(e).__name__
+    return '; '.join(l.strip() for l in msg.splitlines() if l.strip())
+
+def _fail(command:str, msg:str, code:int) -> int:
+    print(f'vgsg {command}: error: {msg}', file=sys.stderr)
+    return code
+
 def main(argv:list[str]|None=None) -> int:
-    "Entry point of the `vgsg` console script; returns the exit code."
+    "Entry point of the `vgsg` console script; returns the exit code (2 for bad input, 1 for a bug in vgsg)."
     args = parser().parse_args(argv)
     try: args.run(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        print(f'vgsg {args.command}: error: {e}', file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as e: return _fail(args.command, _one_line(e), 2)   # bad input: a missing, corrupt or unsafe file, a full disk
+    except MemoryError: return _fail(args.command, 'out of memory', 2)
+    except KeyboardInterrupt: return _fail(args.command, 'interrupted', 130)
+    except Exception as e:
+        if os.environ.get('VGSG_DEBUG'): raise
+        return _fail(args.command, f'internal error {type(e).__name__}: {_one_line(e)} (VGSG_DEBUG=1 shows the traceback)', 1)
     return 0

@@ -4,13 +4,14 @@
 
 # %% ../nbs/10_pipeline.ipynb #f0b76f56
 from __future__ import annotations
-import time, warnings
+import difflib, time, warnings
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import yaml
+from safetensors import safe_open
 from safetensors.torch import save_file, load_file
 from .audio import SR, HOP, SECONDS, atomic_write, save_wav, save_figure, show_spec, data_dir
 from .vqgan import VQGANConfig, VQModel, seq_to_grid
@@ -21,9 +22,9 @@ from .melception import MelceptionConfig, Melception
 from .lpaps import VGGishishConfig, VGGishish
 
 # %% auto #0
-__all__ = ['MODEL_KINDS', 'VOCODERS', 'EXTRACTORS', 'COL_SECONDS', 'kind_of', 'save_model', 'read_model_config', 'load_model',
-           'model_kind', 'model_folders', 'load_one', 'ModelSet', 'n_columns', 'make_extractor', 'video_features',
-           'Generation', 'Pipeline']
+__all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'EXTRACTORS', 'COL_SECONDS', 'kind_of', 'save_model',
+           'read_model_config', 'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders',
+           'load_one', 'ModelSet', 'n_columns', 'make_extractor', 'video_features', 'Generation', 'Pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #dffa46de
 MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
@@ -54,36 +55,101 @@ def save_model(folder, # the model folder to (re)write
     atomic_write(folder/'config.yaml', lambda p: Path(p).write_text(yaml.safe_dump(meta, sort_keys=False)))
     if card is not None: atomic_write(folder/'MODEL_CARD.md', lambda p: Path(p).write_text(card))
     return folder
+MAX_SETTING = 2 ** 20   # no size, depth or count in a model config comes near this; larger is a broken file
+
+def _read_yaml(path:Path):
+    "Parse a YAML file safely (no tags run code); one-line `ValueError` naming it if it is not plain YAML."
+    try: return yaml.safe_load(path.read_text(encoding='utf-8'))
+    except (yaml.YAMLError, UnicodeDecodeError) as e: raise ValueError(f'{path}: not a plain YAML file ({str(e).splitlines()[0]})') from None
 
 def read_model_config(folder) -> dict:
     "The parsed config.yaml of a model folder, with a clear error if it is not one."
     path = Path(folder)/'config.yaml'
     if not path.exists(): raise FileNotFoundError(f'{folder}: not a vgsg model folder (no config.yaml)')
-    meta = yaml.safe_load(path.read_text())
+    meta = _read_yaml(path)
     if not isinstance(meta, dict) or meta.get('kind') not in MODEL_KINDS:
         raise ValueError(f'{path}: kind must be one of {list(MODEL_KINDS)}, got {meta.get("kind") if isinstance(meta, dict) else meta!r}')
+    if not isinstance(meta.get('config'), dict): raise ValueError(f'{path}: `config` must be a mapping of settings')
     return meta
 
-def load_model(folder, device='cpu') -> nn.Module:
-    "Rebuild the model saved in a model folder (float32, eval mode); `model.info` holds the folder's info."
-    meta = read_model_config(folder)
-    cfg_cls, model_cls = MODEL_KINDS[meta['kind']]
-    known = {f.name for f in fields(cfg_cls)}
-    model = model_cls(cfg_cls(**{k: v for k, v in meta['config'].items() if k in known}))
-    sd = load_file(str(Path(folder)/'model.safetensors'))
-    ref = model.state_dict()
-    missing, unexpected = sorted(set(ref) - set(sd)), sorted(set(sd) - set(ref))
+# %% ../nbs/10_pipeline.ipynb #3af4930d
+def _check_value(name:str, value, default, where:str):
+    "Refuse a setting whose type differs from its default's, or whose number is absurd."
+    ok = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (list, tuple)}.get(type(default), (object,))
+    if default is not None and (not isinstance(value, ok) or (type(default) is not bool and isinstance(value, bool))):
+        raise ValueError(f'{where}: setting {name!r} must be a {type(default).__name__}, got {value!r}')
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, (list, tuple)) and len(value) > 64: raise ValueError(f'{where}: setting {name!r} has {len(value)} entries')
+    for v in items:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not abs(v) <= MAX_SETTING:
+            raise ValueError(f'{where}: setting {name!r} = {v!r} is not a plausible model size')
+
+def model_config(meta:dict, where:str=''):
+    "The config dataclass of a parsed config.yaml: unknown settings, wrong types and absurd sizes are errors."
+    cfg_cls = MODEL_KINDS[meta['kind']][0]
+    defaults = {f.name: f.default for f in fields(cfg_cls)}
+    for name, value in meta['config'].items():
+        if name not in defaults:
+            near = difflib.get_close_matches(str(name), defaults, 1)
+            raise ValueError(f"{where}: unknown {meta['kind']} setting {name!r}" + (f" (did you mean {near[0]!r}?)" if near else ''))
+        _check_value(name, value, defaults[name], where)
+    try: return cfg_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta['config'].items()})
+    except (TypeError, ValueError, AssertionError) as e: raise ValueError(f'{where}: invalid {meta["kind"]} config ({e})') from None
+
+def _file_shapes(path:Path) -> dict:
+    "{key: (shape, dtype)} from a safetensors header, without reading the weights; one-line errors for broken files."
+    if not path.exists(): raise FileNotFoundError(f'{path}: missing (a model folder needs model.safetensors)')
+    try:
+        with safe_open(str(path), 'pt') as f: return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    except Exception as e:   # safetensors raises its own SafetensorError (an Exception) for truncated or foreign files
+        raise ValueError(f'{path}: not a complete safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__})') from None
+
+def _meta_model(model_cls, cfg, limit:int) -> nn.Module:
+    "Build `model_cls(cfg)` on the meta device (no memory), giving up once it registers more than `limit` tensors."
+    count = [0]
+    def tally(module, name, tensor):
+        count[0] += 1
+        if count[0] > limit: raise ValueError(f'the config builds more than {limit} tensors')
+    hooks = [nn.modules.module.register_module_parameter_registration_hook(tally),
+             nn.modules.module.register_module_buffer_registration_hook(tally)]
+    try:
+        with torch.device('meta'): return model_cls(cfg)
+    finally:
+        for h in hooks: h.remove()
+
+FLOAT_DTYPES = {'F16', 'BF16', 'F32', 'F64'}
+
+def check_weights(folder, meta:dict, cfg) -> None:
+    "Check that model.safetensors holds exactly the tensors (names, shapes, dtypes) the config builds, before building it."
+    path = Path(folder)/'model.safetensors'
+    have = _file_shapes(path)
+    try: want = _meta_model(MODEL_KINDS[meta['kind']][1], cfg, 4 * len(have) + 64).state_dict()
+    except ValueError as e: raise ValueError(f'{folder}: config.yaml does not fit model.safetensors ({e})') from None
+    missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
     if missing or unexpected: raise ValueError(f'{folder}: weights do not fit the config: missing {missing[:5]}, unexpected {unexpected[:5]}')
-    model.load_state_dict({k: v.to(ref[k].dtype) for k, v in sd.items()})
+    for k, v in want.items():
+        shape, dtype = have[k]
+        if shape != tuple(v.shape): raise ValueError(f'{path}: {k} has shape {shape}, the config builds {tuple(v.shape)}')
+        if (dtype in FLOAT_DTYPES) != v.is_floating_point(): raise ValueError(f'{path}: {k} is {dtype}, the config builds {v.dtype}')
+
+def load_model(folder, device='cpu') -> nn.Module:
+    "Rebuild the model saved in a model folder (float32, eval mode) after validating it; `model.info` holds the folder's info."
+    meta = read_model_config(folder)
+    cfg = model_config(meta, str(Path(folder)/'config.yaml'))
+    check_weights(folder, meta, cfg)
+    model = MODEL_KINDS[meta['kind']][1](cfg)
+    ref = model.state_dict()
+    model.load_state_dict({k: v.to(ref[k].dtype) for k, v in load_file(str(Path(folder)/'model.safetensors')).items()})
     if hasattr(model, 'mark_trained'): model.mark_trained()
-    model.info = meta.get('info', {})
+    model.info = meta.get('info') if isinstance(meta.get('info'), dict) else {}
     return model.to(device).eval()
 
 # %% ../nbs/10_pipeline.ipynb #239d4ba2
 def model_kind(folder) -> str|None:
     "The kind of model in `folder`, or None if it is no model folder (e.g. a training run's checkpoint)."
     path = Path(folder)/'config.yaml'
-    kind = (yaml.safe_load(path.read_text()) or {}).get('kind') if path.exists() else None
+    meta = _read_yaml(path) if path.exists() else None
+    kind = meta.get('kind') if isinstance(meta, dict) else None
     return kind if kind in MODEL_KINDS else None
 
 def model_folders(folder) -> dict:
