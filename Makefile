@@ -4,17 +4,36 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.vgsg-installed
+# torch for this machine's hardware, installed before everything else (nothing else then pulls another build):
+#   TORCH        the requirement: a version pin (default) or a wheel file
+#   TORCH_INDEX  the pip index it comes from (pip --index-url). PyTorch publishes one index per build: a CPU-only one
+#                and one per CUDA version (their addresses are on pytorch.org's "Get started" page). `default` (or
+#                empty where pip's configuration names an index, as here) leaves the choice to pip's configuration.
+# Without an NVIDIA GPU (no nvidia-smi) and without any index configured, plain pip would fetch PyPI's Linux torch,
+# the CUDA build with gigabytes of GPU libraries: `make install` stops and asks for TORCH_INDEX instead of doing that.
+# e.g.  make install TORCH_INDEX=<PyTorch's CPU index>   |   make install TORCH_INDEX=default   (GPU machines: CUDA build)
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba_cache
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test export-check nbtest pytest demo clean-nbs bench readme
+.PHONY: install test test-slow proc-nbs export-check nbtest pytest demo clean-nbs bench readme torch-choice
+
+# Refuse an implicit CUDA download on a machine without a GPU (see TORCH_INDEX above).
+torch-choice:
+	@if [ -z "$(TORCH_INDEX)" ] && ! command -v nvidia-smi >/dev/null 2>&1 && \
+	    ! python3 -m pip config list 2>/dev/null | grep -qE '(index-url|find-links)='; then \
+	  echo "make: no NVIDIA GPU and no pip index configured: plain pip would install PyPI's CUDA build of torch."; \
+	  echo "      Choose: make install TORCH_INDEX=<PyTorch's CPU-only wheel index, see pytorch.org>  (or TORCH_INDEX=default)"; \
+	  exit 1; fi
 
 $(STAMP): setup.py settings.ini
+	@$(MAKE) -s torch-choice
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"   # first, so nothing pulls a CUDA build
+	$(PY) -m pip install -q $(if $(filter-out default,$(TORCH_INDEX)),--index-url $(TORCH_INDEX)) "$(TORCH)"   # first, so nothing pulls another build
+	$(PY) -c "import torch; print('torch', torch.__version__, '(CUDA ' + torch.version.cuda + ')' if torch.version.cuda else '(CPU build)')"
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps pytorch-fid==0.3.0   # only for a cross-check test; --no-deps keeps torchvision out
 	touch $(STAMP)
@@ -33,7 +52,19 @@ nbtest: install
 pytest: install
 	$(PY) -m pytest -q tests
 
-test: export-check nbtest pytest
+test: export-check nbtest pytest proc-nbs
+
+# nbdev's own processing of the notebooks for its docs (what nbdev_proc_nbs, nbdev_docs, nbdev_preview and
+# nbdev_readme run first: every cell holding an import, every show_doc) on every notebook, into _proc/. Called as
+# nbdev.serve.proc_nbs because the nbdev_proc_nbs command, where Quarto is missing, first tries to install it (sudo,
+# network) and then runs `pip install -e .[dev]` with whatever pip is first on PATH.
+proc-nbs: install
+	$(PY) -c "from nbdev.serve import proc_nbs; proc_nbs(force=True)"
+
+# Tests that take minutes, kept out of `make test`: every README command in order (tests/test_readme.py), and the
+# wheel installed into a fresh virtual environment, then `vgsg demo` from another folder (tests/test_wheel.py).
+test-slow: install
+	VGSG_SLOW_TESTS=1 $(PY) -m pytest -q -s tests/test_readme.py tests/test_wheel.py
 
 demo: install
 	$(BIN)/vgsg demo -o out/demo
@@ -46,7 +77,7 @@ bench: install
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which cannot be installed offline).
 readme: install
-	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --stdout 2>/dev/null > README.md.tmp && mv README.md.tmp README.md
+	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --stdout 2>/dev/null | sed 's#](images/#](nbs/images/#g' > README.md.tmp && mv README.md.tmp README.md
 
 # ---- Documentation site without Quarto: Sphinx + MyST-NB + Furo, all assets local (docs/README.md) ----
 # `make docs`: executes every notebook (cached by content; `make docs DOCS_ARGS=--force` re-runs all) and
@@ -77,7 +108,8 @@ test-docs: docs docs-browser-deps
 # `make test-browser`: JupyterLab on 127.0.0.1 (free port, no token) + headless Debian chromium driven by
 # playwright-core (reuses docs/browser's, installed by docs-browser-deps): opens tests/browser/widgets_demo.ipynb
 # with a tiny random model set, runs it, drags the top-X slider, clicks Generate, checks the new <audio> players
-# and spectrogram <img>s; screenshots + result.json in out/browser/. About a minute.
+# and spectrogram <img>s, draws again at the smallest and largest top-X; screenshots, the strip of those three draws
+# (topx_strip.png: nbs/images/widgets_topx_strip.png is a copy) + result.json in out/browser/. About two minutes.
 .PHONY: test-browser test-widgets-browser
 test-browser: test-widgets-browser
 

@@ -32,6 +32,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_name']: ['assets/**/*']},   # the bundled models and example media (vgsg/assets/)
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'flow': ['opencv-contrib-python-headless']},
     python_requires='>=' + min_python,

@@ -14,6 +14,7 @@ Examples:
   python benchmarks/sampling.py --config paper small --batch 1 10 --n-feats 5 212 --device cuda \
       --dtype fp32 bf16 --mode eager graph
   python benchmarks/sampling.py --config paper --device cuda --dtype bf16 --mode graph compile rowwise
+  python benchmarks/sampling.py --config paper --cond feats aligned --ref-steps 3   # the time-aligned model (issue 17)
 """
 import argparse, json, math, statistics, time
 
@@ -44,16 +45,17 @@ def timed(fn, dev):
 def median_time(fn, dev, reps):
     return statistics.median(timed(fn, dev) for _ in range(reps))
 
-def build(config, n_feats, dtype, dev, seed):
+def build(config, n_feats, dtype, dev, seed, cond='feats'):
     "A model with random (seeded) weights"
     torch.manual_seed(seed)
-    cfg = tiny_config(n_feats=n_feats) if config == 'tiny' else paper_config(n_feats, **(SMALL if config == 'small' else {}))
+    cfg = tiny_config(n_feats=n_feats, cond=cond) if config == 'tiny' else paper_config(n_feats, cond, **(SMALL if config == 'small' else {}))
     with dev: model = GPT(cfg)
     return model.to(dtype).eval()
 
 def weight_pass(model, dev, route='linear'):
     "A function doing one pass of matrix-vector products over every Linear weight (a CUDA graph on GPUs), its bytes"
-    lins = [m for m in model.modules() if isinstance(m, (nn.Linear, Int8Linear))]
+    lins = [m for k, m in model.named_modules() if isinstance(m, (nn.Linear, Int8Linear))
+            and not k.startswith('frame_track')]   # an aligned model's frame track runs once per window, not per step
     ws = [m.weight() if callable(m.weight) else m.weight for m in lins]   # int8 layers: a quantised tensor
     xs = {w.shape[1]: torch.randn(w.shape[1], device=dev, dtype=w.dtype if w.is_floating_point() else torch.float32) for w in ws}
     outs = {}
@@ -81,6 +83,7 @@ def paired(model, dec, cond, stream, top_k, dev, steps=15):
     step_t, stream_t = [], []
     with torch.no_grad():
         dec.prefill(cond)
+        if dec.track is not None: dec.set_track(torch.randn_like(dec.track))   # an aligned model's column vectors
         for i in range(steps):
             step_t.append(timed(lambda: sample_logits(dec(tok, model.n_cond + i)[0], top_k), dev))
             stream_t.append(timed(stream, dev))
@@ -107,6 +110,8 @@ def logit_error(model, dec, cond, dev):
     plain = Decoder(model, dec.batch)
     with torch.no_grad():
         plain.prefill(cond); dec.prefill(cond)
+        if dec.track is not None:
+            tr = torch.randn_like(dec.track); plain.set_track(tr); dec.set_track(tr)
         ref, out = plain(tok, model.n_cond)[0].float(), dec(tok, model.n_cond)[0].float()
     return ((out - ref).norm() / ref.norm()).item()
 
@@ -122,6 +127,8 @@ def main(argv=None):
     p.add_argument('--config', nargs='+', default=['small'], choices=['paper', 'small', 'tiny'],
                    help='paper: 24 x 1024 (307 M); small: 8 x 512; tiny: the 2 x 32 test model (smoke tests)')
     p.add_argument('--n-feats', nargs='+', type=int, default=[5], help='visual features in the condition (1, 5, 212)')
+    p.add_argument('--cond', nargs='+', default=['feats'], choices=['feats', 'aligned'],
+                   help="the paper's prefix condition, or the time-aligned one (reads 212 frames; N is its prefix)")
     p.add_argument('--batch', nargs='+', type=int, default=[1], help='videos sampled together')
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--dtype', nargs='+', default=['fp32'], choices=list(DTYPES),
@@ -152,10 +159,10 @@ def main(argv=None):
            f"{'pair step':>9} {'stream ms':>9} {'GB/s':>6} {'step/stream':>11} {'logit err':>9}")
     rows = []
     print(hdr, flush=True)
-    for config in a.config:
+    for config, kind in ((c, k) for c in a.config for k in a.cond):
         for n_feats in a.n_feats:
             for dname in a.dtype:
-                model = build(config, n_feats, DTYPES[dname], dev, a.seed)
+                model = build(config, n_feats, DTYPES[dname], dev, a.seed, kind)
                 ours = quantize_int8(model) if dname == 'int8' else model   # the original loop runs the float model
                 stream, nbytes = weight_pass(ours, dev)
                 print(f'  {config} N={n_feats} {dname}: weight pass {median_time(stream, dev, 5) * 1e3:.3f} ms with '
@@ -163,26 +170,26 @@ def main(argv=None):
                       f'({nbytes / 1e9:.2f} GB)', flush=True)
                 for B in a.batch:
                     torch.manual_seed(a.seed)
-                    feats = torch.rand(B, n_feats, model.cfg.feat_dim, device=dev)
+                    feats = torch.rand(B, model.cfg.n_frames if kind == 'aligned' else n_feats, model.cfg.feat_dim, device=dev)
                     k = min(a.top_k, model.cfg.vocab_size)
                     ref = time_reference(model, feats, k, dev, ref_steps, a.seed) if ref_steps else math.nan
                     for mode in a.mode:
                         try: setup, prefill, total, dec = time_ours(ours, feats, mode, k, dev, reps, a.seed)
                         except Exception as e:  # one failing mode (a compiler error, say) should not hide the others
-                            print(f'{config:6} {n_feats:3d} {B:3d} {dname:5} {mode:7} | failed: {type(e).__name__}: {e}'[:400], flush=True)
+                            print(f'{config:6} {kind} {n_feats:3d} {B:3d} {dname:5} {mode:7} | failed: {type(e).__name__}: {e}'[:400], flush=True)
                             continue
                         step = (total - prefill) / (N_CODES - 1)
                         cond = model.embed_cond(B, feats)
                         pstep, pstream = paired(ours, dec, cond, stream, k, dev)
                         err = logit_error(model, dec, cond, dev)
-                        r = dict(config=config, n_feats=n_feats, batch=B, dtype=dname, mode=mode, device=name,
+                        r = dict(config=config, cond=kind, n_feats=n_feats, batch=B, dtype=dname, mode=mode, device=name,
                                  params=sum(q.numel() for q in model.parameters()), setup_s=setup, prefill_s=prefill,
                                  step_s=step, batch_s=total, sample_s=total / B, ref_step_s=ref,
                                  ref_sample_s=ref * N_CODES / B, speedup=ref * N_CODES / total,
                                  paired_step_s=pstep, stream_s=pstream, stream_gbps=nbytes / pstream / 1e9,
                                  step_over_stream=pstep / pstream, logit_error=err)
                         rows.append(r)
-                        print(f"{config:6} {n_feats:3d} {B:3d} {dname:5} {mode:7} | {setup:7.2f} {prefill * 1e3:10.2f} "
+                        print(f"{config:6}{'+al' if kind == 'aligned' else '   '} {n_feats:3d} {B:3d} {dname:5} {mode:7} | {setup:7.2f} {prefill * 1e3:10.2f} "
                               f"{step * 1e3:8.2f} {total:8.3f} {total / B:8.3f} | {ref * 1e3:11.2f} "
                               f"{r['ref_sample_s']:12.3f} {r['speedup']:7.1f}x | {pstep * 1e3:8.2f} {pstream * 1e3:9.3f} "
                               f"{r['stream_gbps']:6.1f} {r['step_over_stream']:10.2f}x {err:9.1e}", flush=True)

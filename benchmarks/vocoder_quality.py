@@ -1,8 +1,8 @@
 """Resynthesis quality of the vocoders on held-out clips: mel L1, spectral convergence and (with a trained Melception) MKL.
 
-Usage: python benchmarks/vocoder_quality.py [--model data/models/vocoder_small] [--config configs/vocoder_small.yaml]
+Usage: python benchmarks/vocoder_quality.py [--model vgsg/assets/models/vocoder_small] [--config configs/vocoder_small.yaml]
                                             [--split test] [--max-clips N] [--seconds 10] [--gl-iter 32]
-                                            [--melception data/models/melception_small] [--out CSV] [--threads 1]
+                                            [--melception vgsg/assets/models/melception_small] [--out CSV] [--threads 1]
 
 Each held-out clip of the config's dataset (its `data:` section; by default the synthetic set's test split) is turned
 into the paper's mel spectrogram and back into audio by each vocoder; the result is compared with the original:

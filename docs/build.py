@@ -241,14 +241,14 @@ def lib_closure(nb:Path) -> list[Path]:
         seen.add(m); todo |= lib_modules(f.read_text(errors='replace'), lib)
     return sorted(lib_dir/f'{m}.py' for m in seen)
 
-def data_deps(nb:Path, dirs=('data', 'configs')) -> list[Path]:
+def data_deps(nb:Path, dirs=('data', 'configs', 'vgsg/assets')) -> list[Path]:
     "Bundled files (weights, media, configs) whose file or folder name the notebook or its modules mention"
     text = nb.read_text(errors='replace') + ''.join(p.read_text(errors='replace') for p in lib_closure(nb))
     res = []
     for d in dirs:
         for p in sorted((ROOT/d).rglob('*')) if (ROOT/d).is_dir() else []:
             if not p.is_file(): continue
-            folder = p.parent.name if len(p.relative_to(ROOT/d).parts) > 2 else ''   # data/models/<name>/file
+            folder = p.parent.name if len(p.relative_to(ROOT/d).parts) > 2 else ''   # vgsg/assets/models/<name>/file
             if p.name in text or (folder and folder in text): res.append(p)
     return res
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Bundle trained checkpoints as the default model set in data/models (fp16 model folders with model cards).
+"""Bundle trained checkpoints as the default model set in vgsg/assets/models (fp16 model folders with model cards).
 
     python scripts/bundle_models.py --codebook runs/gpu/cb_main/best --codebook-report runs/gpu/cb_report/report.csv \
         --transformer runs/gpu/tx_feats/best --transformer-eval runs/gpu/eval

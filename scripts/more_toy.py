@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """More training clips for the synthetic set: clips i0..i1-1 of every class (seeds (seed, class, i), the same recipe
-as the 50-clip set, whose clips are i < 50), rendered to mp4 and prepared with `pixels` features (5 frames),
+as the 50-clip set, whose clips are i < 50), rendered to mp4 and prepared with `pixels` features (5 frames, or all 215 with --all-frames),
 then merged with an existing prepared folder into a new one whose train split gains them (valid/test unchanged).
 
+    vgsg toy runs/toy_videos --size small --prepare runs/toy      # the base: the small synthetic set
     python scripts/more_toy.py --i0 50 --i1 200 --videos runs/toy_more_videos --prepared runs/toy_more \
-        --base runs/toy_transformer --out runs/toy_big
+        --base runs/toy --out runs/toy_big                        # these are the defaults
 """
 import argparse, os, shutil
 from pathlib import Path
 import pandas as pd
-from vgsg.data import make_toy_dataset, prepare_toy, read_manifest, MEL_DIR
+from vgsg.data import make_toy_dataset, prepare_toy, read_manifest, prepared_feature, MEL_DIR
 from vgsg.features import FEATURE_DIRS
 
 def merge(base:Path, extra:Path, out:Path):
@@ -18,8 +19,9 @@ def merge(base:Path, extra:Path, out:Path):
     for d in (MEL_DIR, FEATURE_DIRS['pixels']): (out/d).mkdir(parents=True, exist_ok=True)
     for root, df in ((base, b), (extra, e)):
         for c in df.loc[df.status == 'ok', 'clip']:
+            feat = prepared_feature(root, 'pixels', c)                  # .npy (or .pkl from older versions)
             for src, dst in ((root/MEL_DIR/f'{c}_mel.npy', out/MEL_DIR/f'{c}_mel.npy'),
-                             (root/FEATURE_DIRS['pixels']/f'{c}.pkl', out/FEATURE_DIRS['pixels']/f'{c}.pkl')):
+                             (feat, out/FEATURE_DIRS['pixels']/feat.name)):
                 if not dst.exists(): os.symlink(src.resolve(), dst)
     e = e[e.status == 'ok'].assign(split='train')
     pd.concat([b, e]).to_csv(out/'manifest.csv', index=False)
@@ -32,11 +34,13 @@ def main(argv=None):
     p.add_argument('--i0', type=int, default=50); p.add_argument('--i1', type=int, default=200)
     p.add_argument('--seed', type=int, default=0); p.add_argument('--seconds', type=float, default=10.); p.add_argument('--size', type=int, default=32)
     p.add_argument('--videos', default='runs/toy_more_videos'); p.add_argument('--prepared', default='runs/toy_more')
-    p.add_argument('--base', default='runs/toy_transformer'); p.add_argument('--out', default='runs/toy_big')
+    p.add_argument('--base', default='runs/toy', help='a prepared small synthetic set: `vgsg toy runs/toy_videos --size small --prepare runs/toy`'); p.add_argument('--out', default='runs/toy_big')
+    p.add_argument('--all-frames', action='store_true', help="keep all 215 frames (what `model.cond: aligned` reads)")
     a = p.parse_args(argv)
+    read_manifest(a.base)   # a missing base fails now, not after rendering the clips
     make_toy_dataset(a.videos, clips_per_class=a.i1 - a.i0, first=a.i0, seconds=a.seconds, size=a.size, seed=a.seed,
-                     valid=0, test=0, progress=False)   # all train: the base's valid and test splits stay the evaluation
-    prepare_toy(a.videos, a.prepared, 'pixels', n_feats=5, progress=False)
+                     valid=0, test=0)   # all train: the base's valid and test splits stay the evaluation
+    prepare_toy(a.videos, a.prepared, 'pixels', n_feats=None if a.all_frames else 5)
     merge(Path(a.base), Path(a.prepared), Path(a.out))
 
 if __name__ == '__main__': main()

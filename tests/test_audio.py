@@ -57,3 +57,28 @@ def test_console_script_help():
     script = Path(sys.executable).parent / 'vgsg'   # installed by setup.py's console_scripts
     out = subprocess.run([str(script), '--help'], capture_output=True, text=True)
     assert out.returncode == 0 and 'demo' in out.stdout and 'mel' in out.stdout
+
+
+def test_griffin_lim_ignores_the_global_random_state():
+    "The torch Griffin-Lim's phase comes from its seed only: reseeding numpy and torch changes nothing."
+    spec = wav_to_mel(synth_signal('hits', seconds=1))[0]
+    np.random.seed(1); torch.manual_seed(1)
+    a = griffin_lim(spec, n_iter=4, seed=9)
+    np.random.seed(2); torch.manual_seed(2); torch.rand(100)
+    np.testing.assert_array_equal(griffin_lim(spec, n_iter=4, seed=9), a)
+
+
+def test_random_phase_longer_extends_shorter():
+    "Phases are drawn frame by frame, so a longer spectrogram starts with a shorter one's phases."
+    np.testing.assert_array_equal(random_phase(200, 3)[:50].numpy(), random_phase(50, 3).numpy())
+    assert torch.allclose(random_phase(50, 3).abs(), torch.ones(50, 513))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+def test_griffin_lim_on_cuda_matches_cpu():
+    "Same seed, same initial phase on every device: the GPU's result equals the CPU's up to float32 FFT rounding."
+    specs = wav_to_mel(np.stack([synth_signal(k, seconds=2) for k in ('scene', 'chirp')]))
+    cpu, gpu = griffin_lim(specs, seed=[1, 2]), griffin_lim(specs.cuda(), seed=[1, 2])
+    assert np.abs(cpu - gpu).max() < 1e-2 * np.abs(cpu).max()
+    l1 = lambda w: (wav_to_mel(w) - specs).abs().mean().item()
+    assert abs(l1(gpu) - l1(cpu)) < 0.02 * l1(cpu)

@@ -18,8 +18,10 @@ def test_toy_then_prepare_with_a_broken_video(tmp_path):
     from vgsg.video import make_test_clip
     (videos[0].parent / 'broken.mp4').write_text('not a video')
     make_test_clip(videos[0].parent / 'silent.mp4', audio=False)      # a video without an audio track
-    done = run('prepare', tmp_path / 'toy', tmp_path / 'prep', '--features', 'pixels', '--n-feats', '5')
+    done = run('prepare', tmp_path / 'toy', tmp_path / 'prep', '--n-feats', '5')   # default features: see below
     assert done.returncode == 0, done.stderr
+    from vgsg.features import find_weights
+    assert ('features: resnet50' if find_weights('resnet50-*.pth') else 'features: pixels (no ResNet-50') in done.stdout
     assert 'prepared 16 of 18 clips' in done.stdout
     assert 'skipped' in done.stderr and 'broken' in done.stderr and 'silent' in done.stderr
     manifest = pd.read_csv(tmp_path / 'prep' / 'manifest.csv')
@@ -29,7 +31,11 @@ def test_toy_then_prepare_with_a_broken_video(tmp_path):
 def test_bad_inputs_give_one_line_and_exit_2(tmp_path):
     for args, reason in [(('mel', tmp_path / 'missing.wav'), 'no such file'),
                          (('prepare', tmp_path / 'nothing', tmp_path / 'o'), 'no such folder'),
-                         (('train', 'codebook', '-c', tmp_path / 'none.yaml'), 'no such config file')]:
+                         (('train', 'codebook', '-c', tmp_path / 'none.yaml'), 'no such config file'),
+                         (('prepare', tmp_path, tmp_path / 'o', '--labels', tmp_path / 'labels.csv'), "labels.csv: no 'class' column"),
+                         (('prepare', tmp_path, tmp_path / 'o', '--labels', tmp_path / 'none.csv'), 'none.csv: no such labels file'),
+                         (('generate', tmp_path / 'v.mp4', '--top-x', '0'), '--top-x must be at least 1')]:
+        (tmp_path / 'labels.csv').write_text('clip,kind\nv,hammer\n')
         done = run(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert reason in done.stderr and 'Traceback' not in done.stderr
@@ -62,6 +68,13 @@ def test_generate_happy_path_and_bad_video(tmp_path):
         for ext in ('mp4', 'wav', 'png'): assert (tmp_path / 'out' / f'toy_hammer_sample{k}.{ext}').exists()
     info = probe(tmp_path / 'out' / 'toy_hammer_sample0.mp4')
     assert abs(info.duration - 9.85) < 0.2
+    again = ('generate', bundled('examples/toy_hammer.mp4'), '-o', tmp_path / 'out', '--samples', '1', '--top-x', '4', '--models', models)
+    done = run(*again)                                   # an earlier run's files are never replaced silently
+    assert done.returncode == 2 and 'toy_hammer_sample0.mp4: exists already' in done.stderr, done.stderr
+    before = (tmp_path / 'out' / 'toy_hammer_sample0.wav').stat().st_mtime_ns
+    done = run(*again, '--overwrite')
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / 'out' / 'toy_hammer_sample0.wav').stat().st_mtime_ns != before
 
 
 def test_generate_with_a_wrong_model_folder(tmp_path):
@@ -94,10 +107,38 @@ def test_demo_with_the_bundled_models(tmp_path):
     import pytest
     from vgsg.cli import _have_bundled_models
     from vgsg.video import probe
-    if not _have_bundled_models(): pytest.skip('no bundled model set in data/models')
+    if not _have_bundled_models(): pytest.skip('no bundled model set in vgsg/assets/models')
     done = run('demo', '-o', tmp_path)
     assert done.returncode == 0, done.stderr
     assert "the example shows the synthetic class 'hammer'" in done.stdout and 'samples match' in done.stdout
     for k in (0, 1):
         info = probe(tmp_path / f'toy_hammer_sample{k}.mp4')
         assert abs(info.duration - 9.85) < 0.2 and info.has_audio, info
+
+
+def test_help_and_version_import_no_torch():
+    "`vgsg --help`, `vgsg --version` and the parser of every built-in command import neither torch nor numpy."
+    import time
+    code = ("import sys; from vgsg.cli import parser, COMMANDS; "
+            "[parser([n]) for n in list(COMMANDS)]; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert done.stdout.strip() == '[]', done.stdout + done.stderr
+    t0 = time.perf_counter(); done = run('--help'); took = time.perf_counter() - t0
+    assert done.returncode == 0 and 'convert' in done.stdout and 'generate' in done.stdout, done.stderr
+    assert took < 3, took                                # it was ~9 s when torch came first
+    done = run('--version')
+    assert done.returncode == 0 and done.stdout.startswith('vgsg '), done.stderr
+    done = run('convert', '--help')                      # a plugin command: its module is imported on demand
+    assert done.returncode == 0 and '--kind' in done.stdout, done.stderr
+
+
+def test_train_prints_its_last_line_on_rank_0_only(tmp_path, monkeypatch, capsys):
+    "Under torchrun every process runs `train`; only rank 0 prints the closing line."
+    import types
+    import vgsg.train
+    from vgsg.cli import main
+    monkeypatch.setattr(vgsg.train, 'train', lambda model, cfg: types.SimpleNamespace(step=3, out=tmp_path))
+    for rank, expected in (('1', ''), ('0', f'trained codebook for 3 steps; checkpoints in {tmp_path}\n')):
+        monkeypatch.setenv('RANK', rank)
+        assert main(['train', 'codebook']) == 0
+        assert capsys.readouterr().out == expected

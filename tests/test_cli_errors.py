@@ -69,12 +69,19 @@ def test_disk_full(tmp_path, capsys, models, command):
         assert '.tmp' not in lines[0]   # the user's path, never a temporary file's
 
 
-def test_training_on_a_full_disk(tmp_path, capsys):
-    from test_train_codebook import codebook_cfg
+@pytest.fixture(scope='module')
+def toy(tmp_path_factory):
+    "Two classes, two 2-s clips each, prepared for training a tiny codebook."
     from vgsg.train_codebook import train_valid
-    toy = dict(kind='toy', root=str(tmp_path/'prep'), toy_root=str(tmp_path/'videos'), classes=['drum', 'siren'],
-               clips_per_class=2, seconds=2., size=32)
-    train_valid(toy)
+    root = tmp_path_factory.mktemp('toy')
+    data = dict(kind='toy', root=str(root/'prep'), toy_root=str(root/'videos'), classes=['drum', 'siren'],
+                clips_per_class=2, seconds=2., size=32)
+    train_valid(data)
+    return data
+
+
+def test_training_on_a_full_disk(tmp_path, capsys, toy):
+    from test_train_codebook import codebook_cfg
     cfg = tmp_path/'c.yaml'
     with mounted(tmp_path/'full', 'size=24k') as full:
         cfg.write_text(yaml.safe_dump(codebook_cfg(toy, full/'run', steps=2)))
@@ -103,7 +110,7 @@ TAMPERED = dict(
     wrong_shapes=(lambda f: dict(config=dict(ch=64)), 'has shape'),
     misspelt_key=(lambda f: dict(config=dict(n_embedd=64)), "unknown codebook setting 'n_embedd'"),
     four_terabytes=(lambda f: dict(config=dict(ch=2 ** 20, num_res_blocks=4096)), 'model.safetensors'),
-    yaml_tag=(lambda f: dict(text='kind: codebook\nconfig: !!python/object/apply:os.system ["touch MARKER"]\n'), 'not a plain YAML file'),
+    yaml_tag=(lambda f: dict(text='kind: codebook\nconfig: !!python/object/apply:os.system ["touch MARKER"]\n'), 'python/object/apply:os.system'),
     unknown_kind=(lambda f: dict(text='kind: rocket\nconfig: {}\n'), 'kind must be one of'),
     string_size=(lambda f: dict(config=dict(n_embed='many')), "'n_embed' must be a int"),
 )
@@ -129,3 +136,35 @@ def test_generate_with_a_damaged_video(tmp_path, capsys, models, content):
     code, lines = run_cli(capsys, 'generate', video, '-o', tmp_path/'out', '--models', models, '--seconds', 2)
     check_one_line(code, lines, video)
     assert not list((tmp_path/'out').glob('*'))
+
+
+@pytest.mark.parametrize('content, problem', [(b'', 'empty file'), (b'model weights, honest\n', 'not a readable PyTorch file'),
+                                              (b'PK\x03\x04' + bytes(40), 'not a readable PyTorch file')])
+def test_convert_a_file_that_is_no_checkpoint(tmp_path, capsys, content, problem):
+    ckpt = tmp_path/'last.ckpt'; ckpt.write_bytes(content)
+    code, lines = run_cli(capsys, 'convert', ckpt, tmp_path/'model', '--kind', 'transformer')
+    check_one_line(code, lines, ckpt, problem)
+    assert not (tmp_path/'model').exists() or not any((tmp_path/'model').iterdir())
+
+
+@pytest.mark.parametrize('text, override, problem', [
+    ('train: {max_steps: 1}\nmodel: !!python/object/apply:os.system ["touch MARKER"]\n', None, 'python/object/apply:os.system'),
+    ('- just\n- a list\n', None, 'a training config is a mapping'),
+    ('train: [unclosed\n', None, 'not valid YAML'),
+    ('train: {max_steps: 1}\n', 'model=!!python/name:os.system', 'not plain YAML')])
+def test_bad_training_config(tmp_path, capsys, monkeypatch, text, override, problem):
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path/'c.yaml'; cfg.write_text(text)
+    code, lines = run_cli(capsys, 'train', 'codebook', '-c', cfg, *(['--set', override] if override else []))
+    check_one_line(code, lines, cfg if override is None else override, problem)
+    assert not (tmp_path/'MARKER').exists()
+
+
+def test_training_into_a_folder_in_use(tmp_path, capsys, toy):
+    from vgsg.train import lock_folder
+    from test_train_codebook import codebook_cfg
+    cfg = tmp_path/'c.yaml'; cfg.write_text(yaml.safe_dump(codebook_cfg(toy, tmp_path/'run', steps=2)))
+    held = lock_folder(tmp_path/'run')   # another training holds the folder
+    try: code, lines = run_cli(capsys, 'train', 'codebook', '-c', cfg)
+    finally: held.close()
+    check_one_line(code, lines, tmp_path/'run', 'in use by another training')

@@ -1,10 +1,10 @@
 "Tests of vgsg.data: original-layout datasets, `prepare`, and the synthetic audio-visual dataset."
-import time
+import json, os, time
 import numpy as np, pandas as pd, pytest, torch
 from vgsg.data import *
 from vgsg.audio import wav_to_mel, data_dir, SR
 from vgsg.video import make_test_clip, load_clip, read_audio, probe
-from vgsg.features import ResNet, ResNet50Features, FEATURE_DIRS, select_frames, load_feature
+from vgsg.features import ResNet, ResNet50Features, PixelFeatures, FEATURE_DIRS, select_frames, load_feature
 
 
 @pytest.fixture(scope='module')
@@ -24,7 +24,7 @@ def test_video_to_mel_and_features_end_to_end(tmp_path, tiny_ext):
     man = prepare(tmp_path / 'in', tmp_path / 'out', features=tiny_ext, progress=False)
     assert man['status'].tolist() == ['ok'] and man['duration'].iloc[0] == pytest.approx(3.0)
     mel = np.load(tmp_path / 'out' / MEL_DIR / 'beep_mel.npy')
-    feats = load_feature(tmp_path / 'out' / FEATURE_DIRS['resnet50'] / 'beep.pkl')
+    feats = load_feature(tmp_path / 'out' / FEATURE_DIRS['resnet50'] / 'beep.npy')
     assert mel.shape == (80, 860) and mel.dtype == np.float32 and 0 <= mel.min() and mel.max() <= 1
     np.testing.assert_allclose(mel, wav_to_mel(clip.wav)[0].numpy(), atol=1e-5)
     assert feats.shape == (215, 256)
@@ -63,7 +63,8 @@ def test_prepare_lists_failures_and_prepares_rest(tmp_path, tiny_ext, capsys):
     assert sorted(lines) == sorted(ok['clip'])                                    # failed clips in no split
     assert man.loc[man.status == 'failed', 'split'].eq('').all()
     for c in ok['clip']:
-        assert load_feature(tmp_path / 'p' / FEATURE_DIRS['resnet50'] / f'{c}.pkl').shape == (5, 256)
+        assert load_feature(tmp_path / 'p' / FEATURE_DIRS['resnet50'] / f'{c}.npy').shape == (5, 256)
+    assert not list((tmp_path / 'p').rglob('*.pkl'))                               # no pickles in a prepared folder
     assert (man.set_index('clip').loc[['beeps__a', 'hums__d'], 'target'] == [0, 1]).all()
 
 
@@ -71,13 +72,13 @@ def test_prepare_resumes_without_recomputing(tmp_path, tiny_ext):
     vids = tmp_path / 'v'
     make_test_clip(vids / 'x.mp4'); make_test_clip(vids / 'y.mp4')
     m1 = prepare(vids, tmp_path / 'p', features=tiny_ext, n_feats=1, progress=False)
-    broken = tmp_path / 'p' / FEATURE_DIRS['resnet50'] / 'y.pkl'
-    files = [tmp_path / 'p' / MEL_DIR / 'x_mel.npy', tmp_path / 'p' / FEATURE_DIRS['resnet50'] / 'x.pkl']
+    broken = tmp_path / 'p' / FEATURE_DIRS['resnet50'] / 'y.npy'
+    files = [tmp_path / 'p' / MEL_DIR / 'x_mel.npy', tmp_path / 'p' / FEATURE_DIRS['resnet50'] / 'x.npy']
     stamps = [f.stat().st_mtime_ns for f in files]
     broken.write_bytes(b'broken')                                                 # a half-written file from a crash
     m2 = prepare(vids, tmp_path / 'p', features=tiny_ext, n_feats=1, progress=False)
     assert [f.stat().st_mtime_ns for f in files] == stamps                        # the complete clip is not redone
-    assert load_feature(tmp_path / 'p' / FEATURE_DIRS['resnet50'] / 'y.pkl').shape == (1, 256)
+    assert load_feature(tmp_path / 'p' / FEATURE_DIRS['resnet50'] / 'y.npy').shape == (1, 256)
     assert m2['duration'].tolist() == pytest.approx(m1['duration'].tolist())
     assert m2['split'].tolist() == m1['split'].tolist()                           # seeded
 
@@ -233,3 +234,134 @@ def test_bundled_example():
     tc = render_toy_clip('hammer', (2024, 1, 0), seconds=4., size=112)
     assert clip.frames.shape == (86, 112, 112, 3)
     assert np.abs(onset_error(clip.wav, tc.events)).max() < 0.005                 # it is the documented clip
+
+
+# ---------------------------------------------------------------- prepare: damaged files, odd names, resuming on identity
+def remux(src, dst, fmt):
+    "Copy the streams of `src` into a new `fmt` container, packets unchanged."
+    import av
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(src)) as c, av.open(str(dst), 'w', format=fmt) as o:
+        m = {s.index: o.add_stream_from_template(s) for s in c.streams}
+        for p in c.demux():
+            if p.dts is None: continue
+            p.stream = m[p.stream.index]; o.mux(p)
+    return dst
+
+
+@pytest.mark.parametrize('fraction', [0.3, 0.6])
+def test_prepare_reports_a_truncated_video_as_damaged(tmp_path, fraction):
+    whole = remux(make_test_clip(tmp_path / 'src.mp4', seconds=8.), tmp_path / 'v' / 'whole.mkv', 'matroska')
+    data = whole.read_bytes()
+    (tmp_path / 'v' / 'cut.mkv').write_bytes(data[:int(fraction * len(data))])
+    assert probe(tmp_path / 'v' / 'cut.mkv').duration > 7.9                          # the header still says 8 s
+    man = prepare(tmp_path / 'v', tmp_path / 'p', features=None, progress=False).set_index('clip')
+    assert man['status'].to_dict() == {'cut': 'failed', 'whole': 'ok'}
+    decoded = float(__import__('re').search(r'cut\.mkv: damaged: decoded ([\d.]+) s of 8\.0\d s$', man.loc['cut', 'error']).group(1))
+    assert 0.5 * fraction * 8 < decoded < 1.2 * fraction * 8
+    assert not (tmp_path / 'p' / MEL_DIR / 'cut_mel.npy').exists() and 'cut' not in (tmp_path / 'p' / 'train.txt').read_text()
+    assert man.loc['whole', 'duration'] == pytest.approx(8.0, abs=0.05)
+
+
+def test_a_long_video_damaged_after_the_part_used_is_fine(tmp_path):
+    whole = remux(make_test_clip(tmp_path / 'src.mp4', seconds=30., size=16), tmp_path / 'v' / 'long.mkv', 'matroska')
+    whole.write_bytes(whole.read_bytes()[:int(0.6 * whole.stat().st_size)])      # 18 s of 30 s left; 10 s used
+    man = prepare(tmp_path / 'v', tmp_path / 'p', features=None, progress=False)
+    assert man['status'].tolist() == ['ok']
+
+
+def test_prepare_refuses_names_that_split_lines(tmp_path):
+    for n in ('ok', 'new\nline', 'car\rriage', 'tab\there', ' lead'): make_test_clip(tmp_path / 'v' / f'{n}.mp4')
+    man = prepare(tmp_path / 'v', tmp_path / 'p', features=None, valid=0, test=0, progress=False).set_index('clip')
+    assert man['status'].to_dict() == {' lead': 'failed', 'car\rriage': 'failed', 'new\nline': 'failed', 'ok': 'ok', 'tab\there': 'failed'}
+    for c in ('new\nline', 'car\rriage', 'tab\there'):
+        e = man.loc[c, 'error']
+        assert e.isprintable() and 'refused: the name contains' in e, e
+    assert read_split(tmp_path / 'p' / 'train.txt') == ['ok'] and (tmp_path / 'p' / 'train.txt').read_text() == 'ok\n'
+    assert read_manifest(tmp_path / 'p').set_index('clip').loc['new\nline', 'status'] == 'failed'   # the CSV keeps the name
+
+
+def stamps(out, clips): return {c: (out / MEL_DIR / f'{c}_mel.npy').stat().st_mtime_ns for c in clips}
+
+
+def test_prepare_redoes_a_replaced_video_and_keeps_the_others(tmp_path):
+    vids, out = tmp_path / 'v', tmp_path / 'p'
+    make_test_clip(vids / 'a.mp4', freq=440); make_test_clip(vids / 'b.mp4', freq=440)
+    prepare(vids, out, features=None, progress=False)
+    t1, mel_a = stamps(out, 'ab'), np.load(out / MEL_DIR / 'a_mel.npy')
+    prepare(vids, out, features=None, progress=False)
+    assert stamps(out, 'ab') == t1                                                # nothing changed: nothing redone
+    make_test_clip(vids / 'a.mp4', freq=3000)                                     # same name, new content
+    prepare(vids, out, features=None, progress=False)
+    t2 = stamps(out, 'ab')
+    assert t2['a'] != t1['a'] and t2['b'] == t1['b']
+    assert not np.allclose(np.load(out / MEL_DIR / 'a_mel.npy'), mel_a)           # the stale mel is gone
+    os.utime(vids / 'b.mp4', ns=(1, 1))                                           # touched (same bytes): redone too
+    prepare(vids, out, features=None, progress=False)
+    assert stamps(out, 'ab')['b'] != t2['b']
+
+
+def test_prepare_redoes_everything_when_settings_change(tmp_path, tiny_ext):
+    vids, out = tmp_path / 'v', tmp_path / 'p'
+    make_test_clip(vids / 'a.mp4', seconds=3.)
+    feat = out / FEATURE_DIRS['resnet50'] / 'a.npy'
+    prepare(vids, out, features=tiny_ext, n_feats=5, progress=False)
+    t = feat.stat().st_mtime_ns
+    prepare(vids, out, features=tiny_ext, n_feats=5, progress=False)
+    assert feat.stat().st_mtime_ns == t
+    for change in (dict(n_feats=5, start=1.0), dict(n_feats=1, start=1.0)):      # another start, another n_feats
+        prepare(vids, out, features=tiny_ext, progress=False, **change)
+        assert feat.stat().st_mtime_ns != t
+        t = feat.stat().st_mtime_ns
+    torch.manual_seed(1)
+    other = ResNet50Features(ResNet((1, 1, 1, 1), width=8), resize=64, crop=56)  # same kind, other weights
+    prepare(vids, out, features=other, n_feats=1, start=1.0, progress=False)
+    assert feat.stat().st_mtime_ns != t
+
+
+def test_done_records_survive_a_killed_run(tmp_path):
+    vids, out = tmp_path / 'v', tmp_path / 'p'
+    for n in 'abc': make_test_clip(vids / f'{n}.mp4')
+    prepare(vids, out, features=None, progress=False)
+    lines = (out / DONE_FILE).read_text().splitlines()
+    assert len(lines) == 3 and {json.loads(l)['clip'] for l in lines} == set('abc')
+    (out / DONE_FILE).write_text(lines[0] + '\n' + lines[1] + '\n' + lines[2][:25])  # killed while writing c's record
+    t = stamps(out, 'abc')
+    prepare(vids, out, features=None, progress=False)
+    t2 = stamps(out, 'abc')
+    assert t2['a'] == t['a'] and t2['b'] == t['b'] and t2['c'] != t['c']
+    assert set(read_done(out)) == set('abc') and len((out / DONE_FILE).read_text().splitlines()) == 3
+
+
+def test_a_folder_prepared_with_pickles_still_reads(tmp_path, tiny_ext):
+    import pickle
+    vids, out = tmp_path / 'v', tmp_path / 'p'
+    for n in 'ab': make_test_clip(vids / f'{n}.mp4')
+    prepare(vids, out, features=tiny_ext, n_feats=5, valid=0, test=0, progress=False)
+    ref = prepared_dataset(out, 'train', n_feats=5)[0]['feature']
+    for f in (out / FEATURE_DIRS['resnet50']).glob('*.npy'):                      # the layout of older vgsg versions
+        f.with_suffix('.pkl').write_bytes(pickle.dumps(np.load(f), protocol=4)); f.unlink()
+    ds = prepared_dataset(out, 'train', n_feats=5)
+    assert str(ds.items['resnet50'].iloc[0]).endswith('.pkl')
+    np.testing.assert_array_equal(ds[0]['feature'], ref)
+
+
+def test_audio_shorter_than_the_video_is_not_damage(tmp_path):
+    from vgsg.video import write_video
+    frames = np.zeros((200, 16, 16, 3), np.uint8)                                 # 8 s of picture, 5 s of sound
+    src = write_video(tmp_path / 'src.mp4', frames, 25., 0.3 * np.sin(np.arange(5 * 44100) / 10), 44100)
+    remux(src, tmp_path / 'v' / 'short_audio.mkv', 'matroska'); remux(src, tmp_path / 'v' / 'short_audio_mp4.mp4', 'mp4')
+    man = prepare(tmp_path / 'v', tmp_path / 'p', features=None, progress=False)
+    assert man['status'].tolist() == ['ok', 'ok'], man['error'].tolist()
+    assert man['duration'].tolist() == pytest.approx([5.0, 5.0], abs=0.05)
+
+
+def test_prepare_by_feature_name_resumes_across_runs(tmp_path):
+    "Each run builds its own extractor from the name (as the CLI does): equal settings must give equal records."
+    make_test_clip(tmp_path / 'v' / 'a.mp4')
+    assert extractor_id(PixelFeatures()) == extractor_id(PixelFeatures()) != extractor_id(PixelFeatures(seed=1))
+    prepare(tmp_path / 'v', tmp_path / 'p', features='pixels', n_feats=5, progress=False)
+    f = tmp_path / 'p' / FEATURE_DIRS['pixels'] / 'a.npy'
+    t = f.stat().st_mtime_ns
+    prepare(tmp_path / 'v', tmp_path / 'p', features='pixels', n_feats=5, progress=False)
+    assert f.stat().st_mtime_ns == t

@@ -213,16 +213,17 @@ def test_batch_extraction_resume_and_report(tmp_path, tiny_ext):
     mute = make_test_clip(tmp_path / 'mute.mp4', audio=False)              # features need no audio
     rep = extract_features([good, tmp_path / 'bad.mp4', mute], tmp_path / 'out', tiny_ext, n_feats=5, progress=False)
     assert set(rep.done) == {good, mute} and list(rep.failed) == [tmp_path / 'bad.mp4']
-    out = tmp_path / 'out' / 'feature_resnet50_dim2048_21.5fps' / 'good.pkl'
-    with open(out, 'rb') as f: x = pickle.load(f)                          # the original's format: a pickled array
+    out = tmp_path / 'out' / 'feature_resnet50_dim2048_21.5fps' / 'good.npy'
+    x = np.load(out, allow_pickle=False)                                    # vgsg writes .npy, never pickles
     assert x.shape == (5, 256) and x.dtype == np.float32
     out.write_bytes(out.read_bytes()[:50])                                  # a broken file is redone
-    t_mute = (tmp_path / 'out' / 'feature_resnet50_dim2048_21.5fps' / 'mute.pkl').stat().st_mtime_ns
+    t_mute = (tmp_path / 'out' / 'feature_resnet50_dim2048_21.5fps' / 'mute.npy').stat().st_mtime_ns
     extract_features([good, mute], tmp_path / 'out', tiny_ext, n_feats=5, progress=False)
     assert load_feature(out).shape == (5, 256)
-    assert (tmp_path / 'out' / 'feature_resnet50_dim2048_21.5fps' / 'mute.pkl').stat().st_mtime_ns == t_mute
-    rep = extract_features([good], tmp_path / 'npy', tiny_ext, names=['renamed'], ext='.npy', progress=False)
-    assert rep.done[good]['resnet50'].name == 'renamed.npy' and np.load(rep.done[good]['resnet50']).shape == (215, 256)
+    assert (tmp_path / 'out' / 'feature_resnet50_dim2048_21.5fps' / 'mute.npy').stat().st_mtime_ns == t_mute
+    rep = extract_features([good], tmp_path / 'pkl', tiny_ext, names=['renamed'], ext='.pkl', progress=False)
+    with open(rep.done[good]['resnet50'], 'rb') as f: x = pickle.load(f)  # the original's format on request: a pickled array
+    assert rep.done[good]['resnet50'].name == 'renamed.pkl' and x.shape == (215, 256) and x.dtype == np.float32
 
 
 def test_pixel_features_informative_and_deterministic():
@@ -242,3 +243,99 @@ def test_feature_files(tmp_path):
     assert feature_complete(tmp_path / 'a.npy', 7, 3) and not feature_complete(tmp_path / 'a.npy', 7, 4)
     assert not feature_complete(tmp_path / 'missing.pkl', 7)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+# ---------------------------------------------------------------- memory: decode sizes, batches, chunks
+def textured(path, n, height, width, fps=21.5):
+    "A clip of moving colour waves plus noise (so that resampling matters), written with PyAV."
+    import av
+    from fractions import Fraction
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    rng = np.random.default_rng(0)
+    with av.open(str(path), 'w') as out:
+        vs = out.add_stream('libx264', rate=Fraction(fps).limit_denominator(100), options={'preset': 'ultrafast', 'crf': '18'})
+        vs.width, vs.height, vs.pix_fmt = width, height, 'yuv420p'
+        for i in range(n):
+            img = np.stack([np.sin(20 * xx + i / 3), np.cos(13 * yy - i / 5), np.sin(7 * (xx + yy) + i)], -1) * 100 + 128
+            a = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+            f = av.VideoFrame.from_ndarray(a, format='rgb24'); f.pts = i
+            out.mux(vs.encode(f))
+        out.mux(vs.encode())
+    return path
+
+
+def old_pixel_features(pf, path, times):
+    "The pixel features as computed before decode sizes: frames at the source size, one area resize of all of them."
+    from vgsg.video import read_frames
+    x = torch.nn.functional.interpolate(to_tensor(read_frames(path, times)), size=(pf.side, pf.side), mode='area')
+    return ((x - 0.5).flatten(1) @ pf.proj).numpy()
+
+
+@pytest.fixture
+def rgb_shapes(monkeypatch):
+    "Record the shape of every RGB array the decoder hands out."
+    import vgsg.video as v
+    shapes, orig = [], v._to_rgb
+    def spy(f, size):
+        a = orig(f, size); shapes.append(a.shape); return a
+    monkeypatch.setattr(v, '_to_rgb', spy)
+    return shapes
+
+
+@pytest.mark.parametrize('side', [64, 112, 256])
+def test_small_video_pixel_features_bit_identical(tmp_path, side):
+    p = textured(tmp_path / 'toy.mp4', 6, side, side)
+    pf = PixelFeatures()
+    for n_feats in (None, 5):
+        new = extract_clip_features(p, pf, n_feats=n_feats)['pixels']
+        idx = np.arange(215) if n_feats is None else frame_indices(n_feats)
+        assert np.array_equal(new, old_pixel_features(pf, p, idx / FPS % (6 / FPS)))
+
+
+@pytest.mark.parametrize('width,height', [(1920, 1080), (4000, 3000)])
+def test_extractors_never_decode_at_source_size(tmp_path, rgb_shapes, width, height):
+    p = textured(tmp_path / 'big.mp4', 2, height, width, fps=5)
+    f = extract_clip_features(p, PixelFeatures(), n_feats=5)['pixels']
+    assert f.shape == (5, 2048) and set(rgb_shapes) == {(256, 256, 3)}
+    rgb_shapes.clear()
+    tiny = ResNet50Features(ResNet((1, 1, 1, 1), width=8), resize=64, crop=56)
+    assert extract_clip_features(p, tiny, n_feats=5)['resnet50'].shape == (5, 256)
+    assert set(rgb_shapes) == {(64, int(64 * width / height), 3)}   # Resize(64)'s size, decoded directly
+
+
+def test_hd_pixel_features_close_to_full_frame(tmp_path):
+    p = textured(tmp_path / 'hd.mp4', 4, 1080, 1920)
+    pf = PixelFeatures()
+    new = extract_clip_features(p, pf, n_feats=5)['pixels']
+    old = old_pixel_features(pf, p, frame_indices(5) / FPS % (4 / FPS))
+    assert np.abs(new - old).max() < 0.05 and np.abs(old).max() > 0.5          # measured: 0.010 of features up to 1.25
+
+
+def test_hd_resnet_input_close_to_full_frame(tmp_path):
+    from vgsg.video import read_frames
+    p = textured(tmp_path / 'hd.mp4', 1, 1080, 1920)
+    ext = ResNet50Features(ResNet((1, 1, 1, 1), width=8))
+    new, old = (resnet_preprocess(read_frames(p, [0.], size)) for size in (ext.size, None))
+    assert new.shape == old.shape == (1, 3, 224, 224)
+    assert (new - old).abs().mean() < 0.05 and (new - old).abs().max() < 0.25   # measured: 0.020 and 0.071
+
+
+def test_long_extraction_is_chunked(tmp_path, monkeypatch):
+    "30 s of frames are decoded 256 at most at a time, and the chunks give the same features as one pass."
+    import vgsg.features as feats
+    p = textured(tmp_path / 'c.mp4', 8, 48, 64)
+    pf, sizes, orig = PixelFeatures(), [], feats.load_clip
+    monkeypatch.setattr(feats, 'load_clip', lambda *a, **kw: sizes.append(len(kw['frame_idx'])) or orig(*a, **kw))
+    long = extract_clip_features(p, pf, seconds=30)['pixels']
+    assert long.shape == (645, 2048) and max(sizes) <= 256 and sum(sizes) == 645
+    one = extract_clip_features(p, pf, seconds=30, chunk=1000)['pixels']
+    np.testing.assert_allclose(long, one, atol=1e-6)
+
+
+def test_batched_resnet_equals_one_batch(tmp_path):
+    p = make_test_clip(tmp_path / 'c.mp4', size=48)
+    torch.manual_seed(0)
+    net = ResNet((1, 1, 1, 1), width=8)
+    a = extract_clip_features(p, ResNet50Features(net, resize=64, crop=56, batch_size=7), n_feats=53)['resnet50']
+    b = extract_clip_features(p, ResNet50Features(net, resize=64, crop=56, batch_size=64), n_feats=53)['resnet50']
+    np.testing.assert_allclose(a, b, atol=1e-5)

@@ -170,7 +170,7 @@ def test_mux_copies_video_and_replaces_audio(tmp_path, clip2s):
 
 def test_mux_reencodes_codecs_mp4_cannot_hold(tmp_path):
     src = write_any(tmp_path / 'raw.avi', 'avi', 'rawvideo', 'rgb24')
-    out = mux_audio(src, np.zeros(SR, np.float32), tmp_path / 'out.mp4')
+    out = mux_audio(src, np.zeros(2 * SR, np.float32), tmp_path / 'out.mp4')      # the picture lasts as long as the sound
     i = probe(out)
     assert i.has_audio and i.n_frames == 50
     with open_media(out) as c: assert c.streams.video[0].codec_context.name == 'h264'
@@ -206,3 +206,87 @@ def test_batch_skips_and_reports(tmp_path, clip2s):
 def test_loop_to():
     assert loop_to(np.arange(3), 8).tolist() == [0, 1, 2, 0, 1, 2, 0, 1]
     with pytest.raises(ValueError): loop_to(np.zeros(0), 3)
+
+
+# ---------------------------------------------------------------- memory: decode size and remuxing
+def coded(path, n=50, fps=25, width=32, height=32, x264='keyint=250', grey=True):
+    "An H.264 mp4 whose frame i is grey level 4*i (or, with grey=False, a gradient moving with i); `x264`: encoder params."
+    with av.open(str(path), 'w') as out:
+        vs = out.add_stream('libx264', rate=fps, options={'preset': 'ultrafast', 'x264-params': x264})
+        vs.width, vs.height, vs.pix_fmt = width, height, 'yuv420p'
+        ramp = np.linspace(0, 200, width, dtype=np.float32)[None, :, None]
+        for i in range(n):
+            a = np.full((height, width, 3), 4 * i % 256, np.uint8) if grey else \
+                np.broadcast_to((ramp + 5 * i) % 256, (height, width, 3)).astype(np.uint8)
+            f = av.VideoFrame.from_ndarray(a, format='rgb24'); f.pts = i
+            out.mux(vs.encode(f))
+        out.mux(vs.encode())
+    return path
+
+
+def packets(path):
+    with open_media(path) as c: return [bytes(p) for p in c.demux(video=0) if p.dts is not None]
+
+
+@pytest.fixture
+def rgb_shapes(monkeypatch):
+    "Record the shape of every RGB array the decoder hands out."
+    import vgsg.video as v
+    shapes, orig = [], v._to_rgb
+    def spy(f, size):
+        a = orig(f, size); shapes.append(a.shape); return a
+    monkeypatch.setattr(v, '_to_rgb', spy)
+    return shapes
+
+
+@pytest.mark.parametrize('width,height', [(1920, 1080), (4000, 3000)])
+def test_frames_never_held_at_source_size(tmp_path, rgb_shapes, width, height):
+    import tracemalloc
+    from vgsg.video import FrameSize
+    p = coded(tmp_path / 'big.mp4', n=3, fps=5, width=width, height=height, grey=False)
+    tracemalloc.start()
+    c = load_clip(p, audio=False, size=FrameSize(lambda h, w: (h // 16, w // 16)))
+    peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+    assert c.frames.shape == (215, height // 16, width // 16, 3) and c.frames.dtype == np.uint8
+    assert rgb_shapes and set(rgb_shapes) == {(height // 16, width // 16, 3)}
+    assert peak < width * height * 3                          # all numpy ever held: less than ONE source frame
+
+
+def test_remux_loops_packets_for_longer_audio(tmp_path):
+    src = coded(tmp_path / 'b.mp4', x264='keyint=250:bframes=2:b-adapt=0')   # B-frames: decode order != display
+    out = mux_audio(src, np.zeros(round(4.5 * SR), np.float32), tmp_path / 'loop.mp4')
+    a, b = packets(src), packets(out)
+    assert b == a + a + a[:13]                                 # 2.25 copies (0.5 s = 13 frames), the bytes unchanged
+    i = probe(out)
+    assert i.duration == pytest.approx(4.5, abs=0.1) and (i.width, i.height) == (32, 32)
+    t = np.arange(0, 4.4, 0.2)
+    assert (np.abs(grey_index(read_frames(out, t)) - np.floor(np.mod(t, 2) * 25 + 1e-9)) <= 1).all()
+    assert len(read_audio(out)) == round(4.5 * SR)
+
+
+def test_remux_cuts_and_starts_on_a_keyframe(tmp_path):
+    src = coded(tmp_path / 'g.mp4', x264='keyint=10:min-keyint=10:scenecut=0')   # keyframes at 0, 0.4, 0.8 ... s
+    out = mux_audio(src, np.zeros(SR // 2, np.float32), tmp_path / 'from_key.mp4', start=0.4)
+    assert packets(out) == packets(src)[10:23]                 # frames 10 .. 22: 0.5 s from 0.4 s, copied
+    assert probe(out).duration == pytest.approx(0.5, abs=0.05)
+    assert grey_index(read_frames(out, [0.])) == [10]
+
+
+def test_reencode_off_keyframe_keeps_size_in_constant_memory(tmp_path, rgb_shapes):
+    import tracemalloc
+    src = coded(tmp_path / 'hd.mp4', n=10, fps=10, width=1280, height=720)
+    tracemalloc.start()
+    out = mux_audio(src, np.zeros(3 * SR, np.float32), tmp_path / 'off.mp4', start=0.35)   # no keyframe there
+    peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+    i = probe(out)
+    assert (i.width, i.height, i.fps) == (1280, 720, 10) and i.duration == pytest.approx(3.0, abs=0.1)
+    with open_media(out) as c: assert c.streams.video[0].codec_context.name == 'h264'
+    assert packets(out)[:7] != packets(src)[3:]                # re-encoded, not copied
+    assert rgb_shapes == [] and peak < 1280 * 720 * 3         # no RGB arrays made while writing, < 1 frame in numpy
+    assert grey_index(read_frames(out, [0.])) == [3]           # the frame on screen at 0.35 s
+    assert grey_index(read_frames(out, [0.7])) == [4]          # looped with period 0.65 s: 0.35 + 0.05 s
+
+
+def test_mux_start_past_the_end(tmp_path, clip2s):
+    assert reason(mux_audio, clip2s, np.zeros(SR, np.float32), tmp_path / 'x.mp4', start=2.5)[0] == 'bad_start'
+    assert not (tmp_path / 'x.mp4').exists()

@@ -16,8 +16,9 @@ import soundfile as sf
 __all__ = ['SR', 'N_FFT', 'HOP', 'N_MELS', 'FMIN', 'FMAX', 'SECONDS', 'N_SAMPLES', 'N_FRAMES', 'CROP_FRAMES', 'DB_FLOOR',
            'REF_DB', 'MIN_DB', 'AudioError', 'AudioFileNotFoundError', 'fix_length', 'check_waveform', 'load_audio',
            'synth_signal', 'mel_basis', 'normalise', 'mel_to_magnitude', 'mel_librosa', 'MelSpectrogram', 'wav_to_mel',
-           'center_crop', 'to_model', 'from_model', 'griffin_lim', 'show_spec', 'ensure_folder', 'atomic_write',
-           'save_wav', 'save_figure', 'roundtrip', 'data_dir', 'bundled', 'save_example_clip']
+           'center_crop', 'to_model', 'from_model', 'griffin_lim_librosa', 'mel_to_linear', 'random_phase',
+           'griffin_lim_magnitude', 'griffin_lim', 'show_spec', 'ensure_folder', 'atomic_write', 'save_wav',
+           'save_figure', 'roundtrip', 'data_dir', 'bundled', 'save_example_clip']
 
 # %% ../nbs/00_audio.ipynb #237f907f
 SR = 22050          # sample rate (Hz)
@@ -181,14 +182,118 @@ def to_model(x): "[0, 1] spectrogram → model input in [−1, 1]."; return 2 * 
 def from_model(y): "Model output in [−1, 1] → [0, 1] spectrogram (not clamped, as the original)."; return (y + 1) / 2
 
 # %% ../nbs/00_audio.ipynb #1d5461fa
-def griffin_lim(spec, # normalised [0, 1] spectrogram (80, T), numpy or torch
-                n_iter:int=32 # Griffin-Lim iterations (librosa's default)
-               ) -> np.ndarray:
-    "Waveform (T·256 samples) from a normalised log-mel by mel inversion and Griffin-Lim."
+def griffin_lim_librosa(spec, # normalised [0, 1] spectrogram (80, T), numpy or torch
+                        n_iter:int=32, # Griffin-Lim iterations (librosa's default)
+                        seed:int|None=None # librosa's `random_state` for the initial phase (None: unseeded)
+                       ) -> np.ndarray:
+    "Waveform (T·256 samples) by librosa's mel inversion and Griffin-Lim, as the original's `VocoderGriffinLim`."
     x = np.asarray(spec.detach().cpu() if isinstance(spec, torch.Tensor) else spec, dtype=np.float32)
     mag = librosa.feature.inverse.mel_to_stft(mel_to_magnitude(x), sr=SR, n_fft=N_FFT, power=1, fmin=FMIN, fmax=FMAX)
-    wav = librosa.griffinlim(mag, n_iter=n_iter, hop_length=HOP, win_length=N_FFT, n_fft=N_FFT)
+    wav = librosa.griffinlim(mag, n_iter=n_iter, hop_length=HOP, win_length=N_FFT, n_fft=N_FFT, random_state=seed)
     return fix_length(wav.astype(np.float32), x.shape[-1] * HOP)
+
+# %% ../nbs/00_audio.ipynb #2a5307d2
+import math
+import torch.nn.functional as F
+
+_gl_constants = {}
+
+def _mel_inverse(device) -> dict:
+    "The used part of the mel basis, its pseudo-inverse and gradient step, as float32 on `device`."
+    key = str(device)
+    if key not in _gl_constants:
+        basis = torch.from_numpy(mel_basis()).double()
+        used = torch.nonzero(basis.any(0))[:, 0]
+        A = basis[:, used[0]:used[-1] + 1]   # FFT bins no mel band uses stay 0 in any least-squares solution
+        c = dict(A=A, At=A.T, pinv=torch.linalg.pinv(A), step=1 / torch.linalg.matrix_norm(A, 2) ** 2)
+        c = {k: v.float().contiguous().to(device) for k, v in c.items()}
+        _gl_constants[key] = dict(c, lo=int(used[0]), hi=int(used[-1]) + 1)
+    return _gl_constants[key]
+
+def mel_to_linear(spec:torch.Tensor, # normalised [0, 1] mels (..., 80, T)
+                  n_iter:int=30 # accelerated projected-gradient (FISTA) steps after the clipped pseudo-inverse
+                 ) -> torch.Tensor:
+    "The non-negative linear STFT magnitude (..., 513, T) whose mel is closest to `spec` (least squares, in torch)."
+    c = _mel_inverse(spec.device)
+    M = mel_to_magnitude(spec.float())
+    x = prev = (c['pinv'] @ M).clamp_min(0)
+    y, t = x, 1.
+    for _ in range(n_iter):
+        x, prev = (y - c['step'] * (c['At'] @ (c['A'] @ y - M))).clamp_min(0), x   # A is 80 × 347: cheaper than AᵀA
+        t, t_prev = (1 + math.sqrt(1 + 4 * t * t)) / 2, t
+        y = x + (t_prev - 1) / t * (x - prev)
+    return F.pad(x, (0, 0, c['lo'], 1 + N_FFT // 2 - c['hi']))
+
+# %% ../nbs/00_audio.ipynb #982ccd71
+def _stft(wav:torch.Tensor, window:torch.Tensor) -> torch.Tensor:
+    "STFT (B, T, 513) of waveforms (B, L): centred, zero-padded, as `librosa.griffinlim` computes it."
+    frames = F.pad(wav, (N_FFT // 2, N_FFT // 2)).unfold(-1, N_FFT, HOP)
+    return torch.fft.rfft(frames * window)
+
+def _ola(frames:torch.Tensor) -> torch.Tensor:
+    "Overlap-add frames (B, T, n_fft) at the hop, the centre padding cut off: (B, (T − 1)·hop)."
+    B, T, _ = frames.shape
+    k = N_FFT // HOP   # each frame covers k hops
+    out = frames.new_zeros(B, T + k - 1, HOP)
+    for j, part in enumerate(frames.unflatten(-1, (k, HOP)).unbind(2)): out[:, j:j + T] += part
+    return out.flatten(1)[:, N_FFT // 2:out.shape[1] * HOP - N_FFT // 2]
+
+def _istft(spec:torch.Tensor, window:torch.Tensor, envelope:torch.Tensor) -> torch.Tensor:
+    "Inverse of `_stft`: windowed overlap-add divided by the summed squared window (B, (T − 1)·hop)."
+    return _ola(torch.fft.irfft(spec, n=N_FFT) * window) / envelope
+
+def random_phase(n_frames:int, # frames of the spectrogram
+                 seed:int, # seeds a CPU `torch.Generator`: the same phases on every device
+                 n_bins:int=1 + N_FFT // 2) -> torch.Tensor:
+    "Unit phasors (n_frames, n_bins) with uniform random angles, drawn frame by frame (longer extends shorter)."
+    u = torch.rand(n_frames, n_bins, generator=torch.Generator().manual_seed(int(seed)))
+    return torch.polar(torch.ones_like(u), 2 * math.pi * u)
+
+def _seeds(seed, n:int) -> list:
+    "One seed per spectrogram: an int is used for all `n`, a sequence must have `n`."
+    seeds = [seed] * n if isinstance(seed, (int, np.integer)) else list(seed)
+    if len(seeds) != n: raise ValueError(f'griffin_lim: {len(seeds)} seeds for {n} spectrograms')
+    return seeds
+
+def griffin_lim_magnitude(mag:torch.Tensor, # linear STFT magnitudes (B, 513, T), float32
+                          n_iter:int=32, # iterations (librosa's default)
+                          seed:int|list=0, # initial phase: one seed, or one per spectrogram
+                          init:str='random', # 'random' phases from `seed`, or 'zeros' (librosa's init=None)
+                          momentum:float=0.99 # fast Griffin-Lim's momentum (librosa's default)
+                         ) -> torch.Tensor:
+    "Waveforms (B, (T − 1)·256) by fast Griffin-Lim (librosa's algorithm and defaults), batched, on `mag`'s device."
+    if init not in ('random', 'zeros'): raise ValueError(f"griffin_lim: init must be 'random' or 'zeros', got {init!r}")
+    S = mag.float().transpose(1, 2)   # (B, T, 513): frames first, as rfft wants them
+    B, T, n_bins = S.shape
+    window = torch.hann_window(N_FFT, device=S.device)
+    envelope = _ola(window.pow(2).expand(1, T, N_FFT))
+    if init == 'zeros': angles = S.to(torch.complex64)
+    else: angles = torch.stack([random_phase(T, s, n_bins) for s in _seeds(seed, B)]).to(S.device) * S
+    eps, prev = torch.finfo(torch.float32).tiny, None
+    for _ in range(n_iter):
+        rebuilt = _stft(_istft(angles, window, envelope), window)
+        angles = rebuilt if prev is None else rebuilt - momentum / (1 + momentum) * prev
+        angles = angles * (S / (angles.abs() + eps))
+        prev = rebuilt
+    return _istft(angles, window, envelope)
+
+def griffin_lim(spec, # normalised [0, 1] spectrogram (80, T) or batch (B, 80, T), numpy or torch (any device)
+                n_iter:int=32, # Griffin-Lim iterations (librosa's default)
+                seed:int|list=0, # initial phase: one seed, or one per spectrogram
+                init:str='random', # 'random' or 'zeros'
+                nnls_iter:int=30 # least-squares steps of the mel inversion (`mel_to_linear`)
+               ) -> np.ndarray:
+    "Float32 waveform (T·256,) or (B, T·256) from normalised log-mels: mel inversion and Griffin-Lim in torch."
+    x = torch.as_tensor(spec.detach() if isinstance(spec, torch.Tensor) else np.asarray(spec), dtype=torch.float32)
+    single = x.ndim == 2
+    if single: x = x[None]
+    seeds = _seeds(seed, len(x))
+    step = 1 if x.device.type == 'cpu' else len(x)   # on a CPU one spectrogram at a time stays in cache: faster
+    with torch.inference_mode():
+        wav = torch.cat([griffin_lim_magnitude(mel_to_linear(x[i:i + step], nnls_iter), n_iter, seeds[i:i + step], init)
+                         for i in range(0, len(x), step)])
+    wav = fix_length(wav, x.shape[-1] * HOP).cpu().numpy()
+    return wav[0] if single else wav
 
 # %% ../nbs/00_audio.ipynb #5d901c8d
 def show_spec(spec, # normalised (80, T) spectrogram(s), numpy or torch
@@ -220,7 +325,7 @@ def ensure_folder(folder) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b''); probe.unlink()
-    except OSError as e: raise _write_error(probe, e) from None
+    except OSError as e: raise _write_error(folder, e) from None
     return folder
 
 def atomic_write(path, # the final file
@@ -272,18 +377,19 @@ def roundtrip(audio_path, # input audio file
 
 # %% ../nbs/00_audio.ipynb #666e0e8f
 def data_dir() -> Path:
-    "The folder of bundled data: `$VGSG_DATA`, or `data/` beside the `vgsg` package."
-    import vgsg
-    return Path(os.environ.get('VGSG_DATA', Path(vgsg.__file__).resolve().parent.parent / 'data'))
+    "The folder of bundled data: `$VGSG_DATA` if set, else the package's `assets/` (example media, bundled models)."
+    if os.environ.get('VGSG_DATA'): return Path(os.environ['VGSG_DATA'])
+    import importlib.resources
+    return Path(str(importlib.resources.files('vgsg')/'assets'))
 
 def bundled(name:str # a path relative to the data folder, e.g. 'examples/scene.flac'
            ) -> Path:
     "Path of a bundled file; a clear error if it is missing."
     path = data_dir() / name
-    if not path.exists(): raise FileNotFoundError(f'{path}: bundled file missing (set VGSG_DATA to the data folder)')
+    if not path.exists(): raise FileNotFoundError(f'{path}: bundled file missing (set VGSG_DATA to a folder holding it)')
     return path
 
 # %% ../nbs/00_audio.ipynb #8c253c04
 def save_example_clip(path) -> Path:
-    "Write the 10-s `scene` test signal as a flac file (how `data/examples/scene.flac` was made)."
+    "Write the 10-s `scene` test signal as a flac file (how the bundled `examples/scene.flac` was made)."
     return atomic_write(path, lambda p: sf.write(str(p), synth_signal('scene'), SR, format='FLAC'))

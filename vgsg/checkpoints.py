@@ -4,13 +4,14 @@
 
 # %% ../nbs/13_checkpoints.ipynb #ffc41bad
 from __future__ import annotations
-import pickle, re, warnings, zipfile
+import pickle, re, warnings
 from dataclasses import asdict
 from pathlib import Path
 import torch
 import torch.nn as nn
 from torch import Tensor
 import yaml
+from .safety import UntrustedFileError, load_torch, read_yaml
 from .vqgan import (VQGANConfig, VQModel, PatchDiscriminator, column_major_perm, state_dict_shapes, read_key_dump,
                         save_weights, load_weights)
 from .lpaps import VGGishishConfig, VGGishish, LPAPS, read_mel_stats
@@ -71,54 +72,17 @@ def _stand_in(path:str)->type: return type(path.rsplit('.', 1)[1], (LightningNam
 
 STAND_INS = {p: _stand_in(p) for p in LIGHTNING_GLOBALS}
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(UntrustedFileError):
     "A checkpoint needs more than plain weights to be unpickled."
 
 # %% ../nbs/13_checkpoints.ipynb #bde1c581
-def _refuse(path:Path, names:list):
-    raise UnsafeCheckpointError(
-        f"{path}: refused to load: unpickling it would need {', '.join(names)}, which are not plain weights "
-        "(such a file can run arbitrary code when loaded). If you trust where this file comes from, "
-        "pass trust=True (vgsg convert ... --trust).")
-
-def _unsafe_globals(path:Path)->list|None:
-    "Globals of a zip checkpoint that are neither plain nor allow-listed (read without unpickling); None if unreadable."
-    try: return torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception: return None
-
-def _full_load(path:Path):
-    "Unrestricted unpickling, for trusted files only."
-    try: return torch.load(path, map_location='cpu', weights_only=False)
-    except ModuleNotFoundError as e:
-        raise ValueError(f'{path}: unpickling needs the module {e.name!r}; install it, or load without trust') from e
-
-def _restricted_load(path:Path, mmap:bool):
-    "`torch.load(weights_only=True)`, memory-mapped if asked and possible."
-    if mmap:
-        try: return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-        except RuntimeError: pass  # a zip file mmap cannot map: read it instead
-    return torch.load(path, map_location='cpu', weights_only=True)
-
-def _unreadable(path:Path, e:Exception):
-    raise ValueError(f'{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {str(e).strip().splitlines()[-1][:200]})') from e
-
 def safe_load(path, # a `.ckpt` / `.pt` / `.pth` file written by `torch.save`
               trust:bool=False, # full unpickling (can run code!): only for files you trust
               mmap:bool=False, # memory-map the tensors of a zip-format file (valid while the file is unchanged)
              ):
     "Read a PyTorch checkpoint with the restricted unpickler (Lightning callback names allowed); refuse anything else."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'{path}: no such checkpoint file')
-    if trust: return _full_load(path)
-    zipped = zipfile.is_zipfile(path)
-    with torch.serialization.safe_globals([(c, p) for p, c in STAND_INS.items()]):
-        if zipped and (names := _unsafe_globals(path)): _refuse(path, names)
-        try: return _restricted_load(path, mmap and zipped)
-        except pickle.UnpicklingError as e:
-            names = re.findall(r'GLOBAL (\S+)', str(e)) + re.findall(r'unrecognized function (.+?)(?: which|$)', str(e), re.M)
-            if names: _refuse(path, names)
-            _unreadable(path, e)
-        except (RuntimeError, EOFError, ValueError, OSError) as e: _unreadable(path, e)
+    try: return load_torch(path, trust, mmap, allow=[(c, p) for p, c in STAND_INS.items()])
+    except UntrustedFileError as e: raise UnsafeCheckpointError(e.path, e.names) from None
 
 # %% ../nbs/13_checkpoints.ipynb #6b3c0c6e
 class _LightningPickler(pickle._Pickler):
@@ -529,7 +493,7 @@ def _save_loss(folder:Path, loss:dict)->dict:
 def load_codebook_loss(folder)->tuple:
     "(PatchDiscriminator, LPAPS) written by `convert(..., keep_loss=True)` into a codebook folder."
     folder = Path(folder)
-    meta = yaml.safe_load((folder/'config.yaml').read_text()) if (folder/'config.yaml').exists() else {}
+    meta = (read_yaml(folder/'config.yaml') or {}) if (folder/'config.yaml').exists() else {}
     files = (meta.get('info') or {}).get('loss_files')
     if not files: raise FileNotFoundError(f'{folder}: no kept loss weights (convert the codebook with keep_loss=True / --keep-loss)')
     d, l = files['discriminator'], files['lpaps']

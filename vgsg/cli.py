@@ -4,14 +4,13 @@
 
 # %% ../nbs/14_cli.ipynb #0185b796
 from __future__ import annotations
-import argparse, errno, os, sys
+import argparse, errno, importlib, os, sys
 from pathlib import Path
-from .audio import AudioError, roundtrip, bundled, load_audio, wav_to_mel, atomic_write, ensure_folder, griffin_lim
-import numpy as np
+import vgsg
 
 # %% auto #0
-__all__ = ['COMMANDS', 'TRAINING_MODULES', 'PLUGIN_MODULES', 'command', 'mel_cmd', 'demo_cmd', 'generate_cmd', 'codec_cmd',
-           'prepare_cmd', 'toy_cmd', 'train_cmd', 'parser', 'main']
+__all__ = ['COMMANDS', 'TRAINING_MODULES', 'PLUGINS', 'command', 'mel_cmd', 'demo_cmd', 'output_files', 'generate_cmd',
+           'codec_cmd', 'prepare_cmd', 'toy_cmd', 'train_cmd', 'parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #366e3837
 COMMANDS = {}
@@ -32,6 +31,8 @@ def _add_mel_args(p):
 @command('mel', 'audio files → the paper\'s 80×860 log-mel spectrograms (.npy)')
 def mel_cmd(args):
     "Write `<name>_mel.npy` for each audio file; with --griffin-lim the full round trip."
+    import numpy as np
+    from vgsg.audio import AudioError, roundtrip, load_audio, wav_to_mel, atomic_write, ensure_folder
     failed = []
     ensure_folder(args.out)
     for f in args.audio:
@@ -48,27 +49,28 @@ mel_cmd.add_args = _add_mel_args
 
 # %% ../nbs/14_cli.ipynb #6f8859ea
 def _add_demo_args(p):
-    p.add_argument('-o', '--out', default='out/demo', help='output folder')
+    p.add_argument('-o', '--out', default='out/demo', help="output folder (the demo's own files there are replaced)")
 
 def _have_bundled_models() -> bool:
-    "True if data/models holds a complete model set."
+    "True if the bundled model folder holds a complete model set."
     from vgsg.pipeline import model_folders
     from vgsg.audio import data_dir
     try: found = model_folders(data_dir()/'models')
     except FileNotFoundError: return False
     return all(len(found.get(k, [])) == 1 for k in ('codebook', 'transformer'))
 
-@command('demo', 'the main job on the bundled example: generate sound for data/examples/toy_hammer.mp4')
+@command('demo', 'the main job on the bundled example: generate sound for the example video toy_hammer.mp4')
 def demo_cmd(args):
     "Generate a sound track for the bundled example video (or, without bundled models, the spectrogram round trip)."
+    from vgsg.audio import roundtrip, bundled
     if not _have_bundled_models():
         paths = roundtrip(bundled('examples/scene.flac'), args.out)
-        print('demo: no bundled model set in data/models yet; ran the spectrogram round trip of data/examples/scene.flac')
+        print('demo: no bundled model set found; ran the spectrogram round trip of the bundled example scene.flac')
         print(*(f'  {k}: {v}' for k, v in paths.items()), sep='\n')
         return
     video = str(bundled('examples/toy_hammer.mp4'))
     heard = generate_cmd(argparse.Namespace(videos=[video], out=args.out, samples=4, top_x=None, temperature=1.0, seed=0,
-                                            seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto'))
+                                            seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto', overwrite=True))
     tops = [ops[0][0] for ops in heard.get(video, []) if ops]
     if tops: print(f"demo: the example shows the synthetic class 'hammer'; Melception hears {', '.join(tops)} "
                    f"({sum(t == 'hammer' for t in tops)} of {len(tops)} samples match)")
@@ -84,11 +86,12 @@ def _add_generate_args(p):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--seconds', type=float, default=10.0, help='length of the sound; more than 10 s slides the window')
     p.add_argument('--start', type=float, default=0.0, help='start time in each video (s)')
-    p.add_argument('--models', help='model-set folder (default: the bundled data/models)')
+    p.add_argument('--models', help='model-set folder (default: the bundled model set)')
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--vocoder', default='auto', choices=['auto', 'melgan', 'griffin-lim'],
                    help="auto: the set's MelGAN unless it is marked not recommended, else Griffin-Lim")
     p.add_argument('--int8', action='store_true', help='sample from an int8 copy of the transformer (CPU: about twice as fast for the paper model, approximate)')
+    p.add_argument('--overwrite', action='store_true', help='replace the files of an earlier run in the output folder')
 
 def _check_generate_args(args):
     "Refuse impossible settings before anything loads."
@@ -98,13 +101,27 @@ def _check_generate_args(args):
     if not 0 < args.seconds <= 3600: raise ValueError(f'--seconds must be in (0, 3600], got {args.seconds}')
     if not args.start >= 0: raise ValueError(f'--start must be non-negative, got {args.start}')
 
+def output_files(videos, out, samples:int) -> list:
+    "Every file `generate` writes for `videos` into `out`: `<name>_sample<k>.{mp4,wav,png}`."
+    return [Path(out)/f'{Path(v).stem}_sample{k}.{ext}' for v in videos for k in range(samples) for ext in ('mp4', 'wav', 'png')]
+
+def _check_outputs(args):
+    "Refuse to replace an earlier run's files (unless --overwrite), and two videos that would write the same files."
+    stems = [Path(v).stem for v in args.videos]
+    if twice := sorted({s for s in stems if stems.count(s) > 1}):
+        raise ValueError(f'{Path(args.out)/twice[0]}_sample*: two videos named {twice[0]!r} would write the same files; generate them into separate folders')
+    if getattr(args, 'overwrite', False): return
+    if old := next((p for p in output_files(args.videos, args.out, args.samples) if p.exists()), None):
+        raise FileExistsError(errno.EEXIST, 'exists already (use --overwrite to replace it, or another -o folder)', str(old))
+
 @command('generate', 'videos → the same videos with generated sound (mp4), plus wav and spectrogram png')
 def generate_cmd(args):
     "Generate sound for each video; broken videos are skipped and reported. Returns {video: Melception's opinions per sample}."
     from tqdm.auto import tqdm
     from vgsg.pipeline import ModelSet, Pipeline
-    from vgsg.audio import data_dir
+    from vgsg.audio import data_dir, ensure_folder
     _check_generate_args(args)
+    _check_outputs(args)
     ensure_folder(args.out)   # before the models load and the samples are drawn, not after
     models = ModelSet.from_folder(args.models or data_dir()/'models', args.device, getattr(args, 'vocoder', 'auto'))
     pipe = Pipeline(models, args.device, int8=getattr(args, 'int8', False))
@@ -129,15 +146,14 @@ def _add_codec_args(p):
     p.add_argument('action', choices=['encode', 'decode'])
     p.add_argument('input', help='audio file to encode, or .vgc file to decode')
     p.add_argument('-o', '--out', required=True, help='the .vgc (encode) or .wav (decode) to write')
-    p.add_argument('--models', help='model-set or codebook folder (default: the bundled data/models)')
+    p.add_argument('--models', help='model-set or codebook folder (default: the bundled model set)')
 
 @command('codec', 'the codebook as a neural audio codec: encode audio to a .vgc bitstream, decode it back')
 def codec_cmd(args):
     "Encode or decode with the codebook; prints sizes and the bitrate."
-    from vgsg.pipeline import load_one, model_folders
+    from vgsg.pipeline import load_one, model_folders, _pick_vocoder
     from vgsg.codec import encode_file, decode_file
-    from vgsg.vocoder import MelGANVocoder
-    from vgsg.audio import data_dir
+    from vgsg.audio import data_dir, ensure_folder
     folder = Path(args.models) if args.models else data_dir()/'models'
     if not Path(args.input).is_file(): raise FileNotFoundError(errno.ENOENT, 'no such file', args.input)
     ensure_folder(Path(args.out).parent)
@@ -147,7 +163,7 @@ def codec_cmd(args):
         print(f'{r["path"]}: {r["bytes"]} bytes for {r["seconds"]:.2f} s of audio = {r["kbps"]:.3f} kbps')
         return
     vocoders = [] if (folder/'config.yaml').exists() else model_folders(folder).get('vocoder', [])
-    vocoder = MelGANVocoder(load_one(vocoders[0], 'vocoder')) if vocoders else griffin_lim
+    vocoder = _pick_vocoder(vocoders, 'auto', 'cpu')   # as `generate`: a MelGAN marked not recommended gives way to Griffin-Lim
     print(decode_file(args.input, args.out, codebook, vocoder))
 codec_cmd.add_args = _add_codec_args
 
@@ -155,26 +171,39 @@ codec_cmd.add_args = _add_codec_args
 def _add_prepare_args(p):
     p.add_argument('videos', help='folder of videos (searched recursively)')
     p.add_argument('out', help='output folder')
-    p.add_argument('--labels', help='CSV with columns clip (or video), class [, split]')
-    p.add_argument('--features', default='resnet50', choices=['resnet50', 'bninception', 'pixels'], help='frame features')
+    p.add_argument('--labels', help='CSV with columns clip (or video), class (or label) [, split]')
+    p.add_argument('--features', default='auto', choices=['auto', 'resnet50', 'bninception', 'pixels'],
+                   help='frame features (auto: resnet50 if its ImageNet weights are found, else the weight-free pixels)')
     p.add_argument('--n-feats', type=int, help='store only the N frames a model uses (default: all 215)')
     p.add_argument('--start', type=float, default=0., help='start time (s) in each video')
 
+def _features_line(asked:str, used:str) -> str:
+    "Which frame features `prepare` uses, and why when it chose them."
+    if asked != 'auto': return f'features: {used}'
+    if used == 'resnet50': return 'features: resnet50 (ImageNet weights found)'
+    return 'features: pixels (no ResNet-50 ImageNet weights found; put resnet50-*.pth in $VGSG_WEIGHTS for those)'
+
 @command('prepare', 'videos → spectrograms + frame features + manifest + splits, in the original layout')
 def prepare_cmd(args):
-    "Prepare a folder of videos for training; report how many clips failed."
-    from vgsg.data import prepare
+    "Prepare a folder of videos for training; say which features were used and how many clips failed."
+    from vgsg.data import prepare, default_features
+    from vgsg.audio import ensure_folder
+    from vgsg.safety import one_line
     if not Path(args.videos).is_dir(): raise FileNotFoundError(f'{args.videos}: no such folder')
+    if args.labels and not Path(args.labels).is_file(): raise FileNotFoundError(errno.ENOENT, 'no such labels file', args.labels)
     ensure_folder(args.out)
-    df = prepare(args.videos, args.out, labels=args.labels, features=args.features, n_feats=args.n_feats, start=args.start)
+    features = default_features() if args.features == 'auto' else args.features
+    print(_features_line(args.features, features))
+    df = prepare(args.videos, args.out, labels=args.labels, features=features, n_feats=args.n_feats, start=args.start)
     bad = df[df['status'] != 'ok'] if 'status' in df else df.iloc[:0]
     print(f'prepared {len(df) - len(bad)} of {len(df)} clips into {args.out}')
-    for _, r in bad.iterrows(): print(f'  skipped {r.get("clip", "?")}: {r.get("error", r["status"])}', file=sys.stderr)
+    for _, r in bad.iterrows(): print(f'  skipped {one_line(r.get("clip", "?"))}: {one_line(r.get("error", r["status"]))}', file=sys.stderr)
 prepare_cmd.add_args = _add_prepare_args
 
 def _add_toy_args(p):
     p.add_argument('out', help='output folder for the videos (+ toy.csv and splits)')
-    p.add_argument('--size', default='tiny', choices=['tiny', 'full'], help='tiny: 2 clips per class of 2 s; full: 100 of 10 s')
+    p.add_argument('--size', default='tiny', choices=['tiny', 'small', 'full'],
+                   help='tiny: 2 clips per class of 2 s; small: 50 of 10 s (what configs/*_small.yaml train on); full: 100 of 10 s')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--prepare', metavar='DIR', help='also prepare it for training into DIR (pixel features)')
 
@@ -186,12 +215,11 @@ def toy_cmd(args):
     print(f'wrote {len(df)} clips to {args.out}')
     if args.prepare:
         prepare_toy(args.out, args.prepare)
-        print(f'prepared them into {args.prepare}')
+        print(f'prepared them into {args.prepare} (pixel features)')
 toy_cmd.add_args = _add_toy_args
 
 # %% ../nbs/14_cli.ipynb #759912b9
 TRAINING_MODULES = ('vgsg.train_codebook', 'vgsg.train_transformer', 'vgsg.train_vocoder', 'vgsg.train_melception')
-PLUGIN_MODULES = ('vgsg.checkpoints', 'vgsg.evaluate')  # modules that add their own sub-commands
 
 def _load_training_modules():
     "Import the modules that register trainable models (those that exist)."
@@ -204,6 +232,7 @@ def _add_train_args(p):
     p.add_argument('-c', '--config', help='YAML config (see configs/)')
     p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='override config values, e.g. train.max_steps=100')
     p.add_argument('-o', '--out', help='output folder (same as --set train.out_dir=...)')
+    p.add_argument('--trust', action='store_true', help='open pickled feature files fully (they can run code: only files you trust)')
 
 @command('train', 'train a model from a YAML config (codebook, vggishish, transformer, vocoder, melception)')
 def train_cmd(args):
@@ -212,26 +241,34 @@ def train_cmd(args):
     _load_training_modules()
     cfg = load_config(args.config, args.set)
     if args.out: set_dotted(cfg, 'train.out_dir', args.out)
+    if args.trust: set_dotted(cfg, 'data.trust', True)
     trainer = train(args.model, cfg)
-    print(f'trained {args.model} for {trainer.step} steps; checkpoints in {trainer.out}')
+    if int(os.environ.get('RANK', 0)) == 0: print(f'trained {args.model} for {trainer.step} steps; checkpoints in {trainer.out}')
 train_cmd.add_args = _add_train_args
 
 # %% ../nbs/14_cli.ipynb #71f54ff7
-def _load_plugins():
-    "Import the modules that register sub-commands of their own (those that exist)."
-    import importlib, importlib.util
-    for m in PLUGIN_MODULES:
-        if importlib.util.find_spec(m) is not None: importlib.import_module(m)
+PLUGINS = {'convert': ('vgsg.checkpoints', "convert the original authors' checkpoints into vgsg model folders (safetensors)")}
 
-def parser() -> argparse.ArgumentParser:
-    "The `vgsg` argument parser with every registered sub-command."
-    _load_plugins()
+def _requested(argv:list) -> str|None:
+    "The sub-command named in `argv`: its first argument that is not an option."
+    return next((a for a in argv if not a.startswith('-')), None)
+
+def _load_plugin(name:str|None):
+    "Import the module defining plugin command `name` (it registers itself in `COMMANDS`)."
+    if name in PLUGINS and name not in COMMANDS: importlib.import_module(PLUGINS[name][0])
+
+def parser(argv:list|None=None) -> argparse.ArgumentParser:
+    "The `vgsg` argument parser; a plugin command's module is imported only if `argv` asks for that command."
+    _load_plugin(_requested(sys.argv[1:] if argv is None else argv))
     p = argparse.ArgumentParser(prog='vgsg', description='Visually guided sound generation (SpecVQGAN, re-implemented).')
+    p.add_argument('--version', action='version', version=f'vgsg {vgsg.__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, (help, fn) in COMMANDS.items():
         sp = sub.add_parser(name, help=help, description=help)
         fn.add_args(sp)
         sp.set_defaults(run=fn)
+    for name, (_, help) in PLUGINS.items():
+        if name not in COMMANDS: sub.add_parser(name, help=help)
     return p
 
 def _one_line(e:BaseException) -> str:
@@ -246,7 +283,7 @@ def _fail(command:str, msg:str, code:int) -> int:
 
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `vgsg` console script; returns the exit code (2 for bad input, 1 for a bug in vgsg)."
-    args = parser().parse_args(argv)
+    args = parser(argv).parse_args(argv)
     try: args.run(args)
     except (ValueError, OSError) as e: return _fail(args.command, _one_line(e), 2)   # bad input: a missing, corrupt or unsafe file, a full disk
     except MemoryError: return _fail(args.command, 'out of memory', 2)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #639bcfc5
 from __future__ import annotations
-import os, colorsys
+import os, json, hashlib, colorsys
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -12,18 +12,21 @@ from scipy.signal import lfilter
 from torch.utils.data import Dataset
 from fastcore.basics import store_attr
 from .audio import SR, wav_to_mel, center_crop, to_model, atomic_write, CROP_FRAMES, N_FRAMES, N_MELS
-from .video import FPS, SECONDS, load_clip, write_video, run_batch, n_frames_for
+from .safety import load_npy, one_line
+from .video import FPS, SECONDS, load_clip, write_video, run_batch, n_frames_for, open_media, audio_stream, VideoError
 from .features import (FEAT_LEN, CROP_LEN, FEATURE_DIRS, FEATURE_DIMS, fix_frames, select_frames, frame_indices,
                            load_feature, save_feature, feature_complete, ResNet50Features, BNInceptionFeatures, PixelFeatures)
 
 # %% auto #0
-__all__ = ['MEL_DIR', 'FEATURE_SETS', 'VAS_CLASSES', 'VIDEO_EXTS', 'TOY_SCENES', 'TOY_CLASSES', 'TOY_HUES', 'TOY_SIZES',
-           'feature_kinds', 'load_mel', 'SpecFeatsDataset', 'read_split', 'vas_items', 'vas_dataset',
-           'read_vggsound_labels', 'vggsound_clip_key', 'vggsound_items', 'vggsound_dataset', 'write_fake_clip',
-           'find_videos', 'clip_name', 'assign_splits', 'make_extractor', 'prepare', 'read_manifest', 'prepared_items',
-           'prepared_dataset', 'Canvas', 'hsv', 'place', 'thump', 'ring', 'chirp', 'burst', 'tone_track', 'event_times',
-           'nearest', 'since', 'ToyClip', 'render_toy_clip', 'onset_error', 'make_toy_dataset', 'toy_events',
-           'show_toy_clip', 'prepare_toy', 'make_full_toy', 'save_toy_example']
+__all__ = ['MEL_DIR', 'FEATURE_SETS', 'VAS_CLASSES', 'VIDEO_EXTS', 'DONE_FILE', 'DAMAGE_TOL', 'TOY_SCENES', 'TOY_CLASSES',
+           'TOY_HUES', 'TOY_SIZES', 'feature_kinds', 'load_mel', 'SpecFeatsDataset', 'read_split', 'vas_items',
+           'vas_dataset', 'read_vggsound_labels', 'vggsound_clip_key', 'vggsound_items', 'vggsound_dataset',
+           'write_fake_clip', 'find_videos', 'clip_name', 'assign_splits', 'DamagedVideoError', 'declared_seconds',
+           'check_decoded', 'bad_name', 'file_identity', 'extractor_id', 'settings_hash', 'read_done', 'write_done',
+           'append_done', 'make_extractor', 'default_features', 'clip_outputs', 'prepare', 'read_manifest',
+           'prepared_feature', 'prepared_items', 'prepared_dataset', 'Canvas', 'hsv', 'place', 'thump', 'ring', 'chirp',
+           'burst', 'tone_track', 'event_times', 'nearest', 'since', 'ToyClip', 'render_toy_clip', 'onset_error',
+           'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'make_full_toy', 'save_toy_example']
 
 # %% ../nbs/03_data.ipynb #36b77025
 MEL_DIR = 'melspec_10s_22050hz'
@@ -37,7 +40,7 @@ def feature_kinds(feats) -> tuple:
 
 def load_mel(path, crop:int=CROP_FRAMES) -> np.ndarray:
     "A `<clip>_mel.npy` (80, ≥848) in [0, 1] → float32 (80, `crop`) in [−1, 1]."
-    x = np.load(path, allow_pickle=False)
+    x = load_npy(path)
     if x.ndim != 2 or x.shape[0] != N_MELS or x.shape[1] < crop:
         raise ValueError(f"{path}: expected a ({N_MELS}, >= {crop}) spectrogram, got {x.shape}")
     return to_model(center_crop(x.astype(np.float32), crop))
@@ -50,16 +53,17 @@ class SpecFeatsDataset(Dataset):
                  n_feats:int=CROP_LEN,         # N features per item (1, 5, 212, ...)
                  random_feats:bool=False,      # "No Feats": fresh uniform noise instead of the files
                  pad_mode:str='tile',          # how short feature files are extended: 'tile' or 'zeros'
-                 feat_len:int=FEAT_LEN, crop_len:int=CROP_LEN, mel_crop:int=CROP_FRAMES):
+                 feat_len:int=FEAT_LEN, crop_len:int=CROP_LEN, mel_crop:int=CROP_FRAMES,
+                 trust:bool=False):            # open .pkl features fully (can run code!): only files you trust
         self.items, self.kinds = items.reset_index(drop=True), feature_kinds(feats)
-        store_attr('n_feats,random_feats,pad_mode,feat_len,crop_len,mel_crop')
+        store_attr('n_feats,random_feats,pad_mode,feat_len,crop_len,mel_crop,trust')
 
     def __len__(self): return len(self.items)
 
     def _kind(self, row, k):
         "One feature kind of one clip, fixed to `feat_len` rows (or left alone if it already has `n_feats`)."
         if self.random_feats: return torch.rand(self.feat_len, FEATURE_DIMS[k]).numpy()
-        x = load_feature(row[k])
+        x = load_feature(row[k], self.trust)
         return x if len(x) == self.n_feats else fix_frames(x, self.feat_len, self.pad_mode)
 
     def features(self, i:int) -> np.ndarray:
@@ -160,6 +164,13 @@ def clip_name(video, folder) -> str:
     return '__'.join(Path(video).relative_to(folder).with_suffix('').parts)
 
 # %% ../nbs/03_data.ipynb #f063998f
+def _check_label_columns(lab:pd.DataFrame, labels):
+    "A labels table needs a class (or label) column and a clip (or video) column: one line naming the file if not."
+    where = 'labels table' if isinstance(labels, pd.DataFrame) else str(labels)
+    missing = [n for n, alts in (('class', ('class',)), ('clip', ('clip', 'video'))) if not any(a in lab for a in alts)]
+    if missing: raise ValueError(f"{where}: no {' or '.join(repr(m) for m in missing)} column "
+                                 f"(needs clip or video, class or label; found {', '.join(map(str, lab.columns)) or 'none'})")
+
 def _labels_table(labels, videos, folder) -> pd.DataFrame:
     "One row per video: clip, video, class, split (may be NaN) and extra label columns."
     df = pd.DataFrame(dict(clip=[clip_name(v, folder) for v in videos], video=[str(v) for v in videos]))
@@ -170,6 +181,7 @@ def _labels_table(labels, videos, folder) -> pd.DataFrame:
         return df
     lab = labels if isinstance(labels, pd.DataFrame) else pd.read_csv(labels, dtype={'clip': str})
     lab = lab.rename(columns={'label': 'class'})
+    _check_label_columns(lab, labels)
     if 'clip' not in lab: lab['clip'] = ['__'.join(Path(str(v)).with_suffix('').parts) for v in lab['video']]
     lab = lab.drop(columns=[c for c in ('video',) if c in lab]).drop_duplicates('clip').rename(columns={'clip': '_key'})
     known = set(lab['_key'])
@@ -193,28 +205,133 @@ def assign_splits(df:pd.DataFrame,     # needs columns 'class' and 'split' (NaN/
         split.loc[idx[:nv]], split.loc[idx[nv:nv + nt]], split.loc[idx[nv + nt:]] = 'valid', 'test', 'train'
     return split
 
+# %% ../nbs/03_data.ipynb #bac36471
+DONE_FILE = 'done.jsonl'
+DAMAGE_TOL = 0.5   # s: less decoded audio than this (or 5 %) short of the declared duration is damage
+
+class DamagedVideoError(VideoError):
+    "A video that decodes to less than its header declares."
+    def __init__(self, path, decoded:float, declared:float):
+        self.path, self.reason, self.detail = str(path), 'damaged', f'decoded {decoded:.2f} s of {declared:.2f} s'
+        ValueError.__init__(self, f'{one_line(path)}: damaged: {self.detail}')
+
+def _tag_seconds(tag) -> float|None:
+    "Seconds of a Matroska 'DURATION' tag ('HH:MM:SS.fffffffff'), None if absent or malformed."
+    try: h, m, s = str(tag).split(':'); return int(h) * 3600 + int(m) * 60 + float(s)
+    except ValueError: return None
+
+def declared_seconds(path) -> float|None:
+    "The audio duration a file's header declares: its audio stream's (or its DURATION tag), else the container's."
+    with open_media(path) as c:
+        s = audio_stream(c, path)
+        if s.duration: return float(s.duration * s.time_base)
+        if (t := _tag_seconds(s.metadata.get('DURATION'))) is not None: return t
+        return c.duration / 1e6 if c.duration else None
+
+def check_decoded(clip, start:float=0., seconds:float=SECONDS):
+    "Raise `DamagedVideoError` if `clip` decoded clearly less audio than its file declares for [start, start + seconds)."
+    declared = declared_seconds(clip.path)
+    if declared is None: return
+    want = min(declared, start + seconds)
+    if clip.duration < want - max(DAMAGE_TOL, 0.05 * want): raise DamagedVideoError(clip.path, clip.duration, declared)
+
+def bad_name(name:str) -> str|None:
+    "Why `name` cannot be a line of a split file (a non-printable character, outer spaces), or None."
+    bad = sorted({c for c in name if not c.isprintable()})
+    if bad: return f"the name contains {', '.join(one_line(repr(c)) for c in bad)}, which would split train.txt / valid.txt"
+    if name != name.strip(): return 'the name starts or ends with a space, which reading train.txt / valid.txt drops'
+
+# %% ../nbs/03_data.ipynb #7b7f2989
+def file_identity(path) -> dict:
+    "What tells a changed input cheaply: its size and modification time (ns)."
+    st = Path(path).stat()
+    return dict(size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+def _hash_tensors(h, named:dict):
+    for n, t in named.items():
+        h.update(n.encode()); h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+
+def extractor_id(extractor) -> dict|None:
+    "What shapes an extractor's output: its class, kinds, settings and a hash of its weights (None: no extractor)."
+    if extractor is None: return None
+    out, h = dict(kind=type(extractor).__name__, kinds=list(getattr(extractor, 'kinds', ())), size=repr(getattr(extractor, 'size', None))), hashlib.sha256()
+    for k, v in sorted(vars(extractor).items()):
+        if k == 'bs': continue                                 # batch size: same features
+        if isinstance(v, torch.nn.Module): _hash_tensors(h, {k + '.' + n: t for n, t in v.state_dict().items()})
+        elif isinstance(v, torch.Tensor): _hash_tensors(h, {k: v})
+        else: out[k] = _describe(v)
+    return dict(out, weights=h.hexdigest()[:16])
+
+def _describe(v) -> str:
+    "A text that stays the same across runs for equal settings: dataclasses by field, callables by name, no addresses."
+    import dataclasses
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return f'{type(v).__name__}(' + ', '.join(f'{f.name}={_describe(getattr(v, f.name))}' for f in dataclasses.fields(v)) + ')'
+    if callable(v): return getattr(v, '__qualname__', type(v).__name__)
+    return type(v).__name__ if ' at 0x' in repr(v) else repr(v)
+
+def settings_hash(**settings) -> str:
+    "A short sha256 of the settings (JSON, keys sorted)."
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def read_done(out) -> dict:
+    "{clip: record} of a prepared folder's `done.jsonl`: the last record of a clip wins, unreadable lines are skipped."
+    p, recs = Path(out)/DONE_FILE, {}
+    if not p.exists(): return recs
+    for line in p.read_text(encoding='utf-8', errors='replace').split('\n'):
+        try: r = json.loads(line)
+        except ValueError: continue
+        if isinstance(r, dict) and isinstance(r.get('clip'), str): recs[r['clip']] = r
+    return recs
+
+def write_done(out, recs:dict):
+    "Rewrite `done.jsonl` atomically with `recs` ({clip: record})."
+    atomic_write(Path(out)/DONE_FILE, lambda p: Path(p).write_text(''.join(json.dumps(r) + '\n' for r in recs.values())))
+
+def append_done(out, rec:dict):
+    "Add one finished clip's record to `done.jsonl` (flushed to disk)."
+    with open(Path(out)/DONE_FILE, 'a', encoding='utf-8') as f:
+        f.write(json.dumps(rec) + '\n'); f.flush(); os.fsync(f.fileno())
+
 # %% ../nbs/03_data.ipynb #f03dc607
 def make_extractor(features):
     "An extractor from a name ('resnet50', 'bninception', 'pixels') or None; instances pass through."
     if features is None or not isinstance(features, str): return features
     return dict(resnet50=ResNet50Features, bninception=BNInceptionFeatures, pixels=PixelFeatures)[features]()
 
-def _clip_job(out, extractor, n_feats, start):
-    "The per-video function of `prepare`: writes mel + features, returns the source duration (NaN if resumed)."
+def default_features() -> str:
+    "'resnet50' where its ImageNet weights are found, else the weight-free 'pixels' (random ResNet-50 features carry nothing)."
+    from vgsg.features import find_weights
+    return 'resnet50' if find_weights('resnet50-*.pth') else 'pixels'
+
+def clip_outputs(out, clip:str, kinds) -> tuple:
+    "(mel path, {kind: feature path}) of one clip in a prepared folder."
+    return out/MEL_DIR/f'{clip}_mel.npy', {k: out/FEATURE_DIRS[k]/f'{clip}.npy' for k in kinds}
+
+def _remove(paths):
+    for p in paths: Path(p).unlink(missing_ok=True)
+
+def _clip_job(out, extractor, n_feats, start, done:dict, settings:str):
+    "The per-video function of `prepare`: writes mel + features and records them; returns the source duration."
     n = n_frames_for(SECONDS, FPS)
     idx = np.arange(n) if n_feats is None else frame_indices(n_feats, n)
     kinds = extractor.kinds if extractor is not None else ()
     def job(row):
-        mel = out/MEL_DIR/f'{row.clip}_mel.npy'
-        feats = {k: out/FEATURE_DIRS[k]/f'{row.clip}.pkl' for k in kinds}
-        if feature_complete(mel, N_MELS, N_FRAMES) and all(feature_complete(p, len(idx)) for p in feats.values()):
-            return np.nan
+        mel, feats = clip_outputs(out, row.clip, kinds)
+        ident, rec = dict(clip=row.clip, **file_identity(row.video), settings=settings), done.get(row.clip)
+        if (rec and all(rec.get(k) == v for k, v in ident.items()) and feature_complete(mel, N_MELS, N_FRAMES)
+                and all(feature_complete(p, len(idx)) for p in feats.values())): return rec['duration']
+        done.pop(row.clip, None)
+        _remove([mel, *feats.values(), *(p.with_suffix('.pkl') for p in feats.values())])   # nothing stale if the redo fails
         clip = load_clip(row.video, start=start, size=getattr(extractor, 'size', None),
                          frame_idx=extractor.frames_needed(idx) if extractor is not None else [])
+        check_decoded(clip, start)
         spec = wav_to_mel(clip.wav)[0].numpy()
         atomic_write(mel, lambda p: np.save(p, spec))
         if extractor is not None:
             for k, x in extractor(clip, idx).items(): save_feature(feats[k], x)
+        done[row.clip] = dict(ident, video=str(row.video), duration=clip.duration)
+        append_done(out, done[row.clip])
         return clip.duration
     return job
 
@@ -237,22 +354,22 @@ def prepare(videos,                 # folder of videos (searched recursively) or
     if df['clip'].duplicated().any(): raise ValueError(f"duplicate clip names: {df.clip[df.clip.duplicated()].tolist()[:5]}")
     classes = sorted(df['class'].unique())
     df['target'] = [classes.index(c) for c in df['class']]
-    old, rows = _old_durations(out), {r.video: r for r in df.itertuples(index=False)}
-    job = _clip_job(out, make_extractor(features), n_feats, start)
-    rep = run_batch(df['video'], lambda v: job(rows[v]), desc='prepare', progress=progress)
-    df['duration'] = df['video'].map(rep.done).astype(float).fillna(df['clip'].map(old))
+    extractor, rows = make_extractor(features), {r.video: r for r in df.itertuples(index=False)}
+    settings = settings_hash(start=start, seconds=SECONDS, fps=FPS, sr=SR, n_mels=N_MELS, n_frames=N_FRAMES,
+                             n_feats=n_feats, features=extractor_id(extractor), format='npy')
+    out.mkdir(parents=True, exist_ok=True)
+    done = read_done(out); write_done(out, done)                   # drops a line torn by a killed run
+    refused = {v: f'{one_line(v)}: refused: {why}' for v, c in zip(df['video'], df['clip']) if (why := bad_name(c))}
+    job = _clip_job(out, extractor, n_feats, start, done, settings)
+    rep = run_batch([v for v in df['video'] if v not in refused], lambda v: job(rows[v]), desc='prepare', progress=progress)
+    failed = {**rep.failed, **refused}
+    df['duration'] = df['video'].map(rep.done).astype(float)
     df['status'] = np.where(df['video'].isin(list(rep.done)), 'ok', 'failed')
-    df['error'] = [rep.failed.get(v, '') for v in df['video']]
+    df['error'] = [failed.get(v, '') for v in df['video']]
     df['split'] = assign_splits(df, valid, test, seed, mask=df['status'] == 'ok').where(df['status'] == 'ok', '')
+    write_done(out, {c: r for c, r in done.items() if c not in set(df.loc[df['status'] != 'ok', 'clip'])})
     _write_manifest(out, df)
     return df
-
-def _old_durations(out) -> dict:
-    "Durations from an existing manifest (for clips that are resumed, not recomputed)."
-    p = Path(out)/'manifest.csv'
-    if not p.exists(): return {}
-    old = pd.read_csv(p)
-    return dict(zip(old['clip'], old['duration']))
 
 def _write_manifest(out, df):
     "Write manifest.csv and the split files of the clips that were prepared."
@@ -268,6 +385,11 @@ def read_manifest(root) -> pd.DataFrame:
     if not p.exists(): raise FileNotFoundError(f"{p}: no manifest (run `prepare` first)")
     return pd.read_csv(p, keep_default_na=False, na_values=[''])
 
+def prepared_feature(root, kind:str, clip:str) -> Path:
+    "The feature file of a prepared clip: `<clip>.npy`, or the `.pkl` of a folder prepared before vgsg wrote `.npy`."
+    p = Path(root)/FEATURE_DIRS[kind]/f'{clip}.npy'
+    return p if p.exists() or not p.with_suffix('.pkl').exists() else p.with_suffix('.pkl')
+
 def prepared_items(root, split:str='train', feats='resnet50') -> pd.DataFrame:
     "The table of one split of a `prepare`d folder (clips with status ok)."
     root, df = Path(root), read_manifest(root)
@@ -275,12 +397,12 @@ def prepared_items(root, split:str='train', feats='resnet50') -> pd.DataFrame:
     clips = set(read_split(root/f'{split}.txt'))
     df = df[(df['status'] == 'ok') & df['clip'].isin(clips)].copy()
     df['mel'] = [root/MEL_DIR/f'{c}_mel.npy' for c in df['clip']]
-    for k in feature_kinds(feats): df[k] = [root/FEATURE_DIRS[k]/f'{c}.pkl' for c in df['clip']]
+    for k in feature_kinds(feats): df[k] = [prepared_feature(root, k, c) for c in df['clip']]
     df.attrs['classes'] = classes
     return df.rename(columns={'class': 'cls'})
 
 def prepared_dataset(root, split:str='train', feats='resnet50', **kwargs):
-    "A `prepare`d folder as a `SpecFeatsDataset`."
+    "A `prepare`d folder as a `SpecFeatsDataset` (`kwargs`: its options, e.g. `n_feats`, `trust`)."
     return SpecFeatsDataset(prepared_items(root, split, feats), feats, **kwargs)
 
 # %% ../nbs/03_data.ipynb #58a38969
@@ -537,6 +659,7 @@ def onset_error(wav:np.ndarray, events, sr:int=SR, win:float=0.05, n:int=44) -> 
 
 # %% ../nbs/03_data.ipynb #a8ec75e3
 TOY_SIZES = dict(tiny=dict(clips_per_class=2, seconds=2., size=64),
+                 small=dict(clips_per_class=50, seconds=10., size=32, valid=0.1, test=0.2),   # configs/*_small.yaml
                  full=dict(clips_per_class=100, seconds=10., size=112))
 
 def make_toy_dataset(root,                         # output folder
@@ -596,13 +719,13 @@ def prepare_toy(toy_root, out_dir, features='pixels', n_feats:int=None, progress
     return prepare(videos, out_dir, labels.drop(columns=['target']), features, n_feats, progress=progress)
 
 # %% ../nbs/03_data.ipynb #f24625a6
-def make_full_toy(toy_root='data/toy', out_dir='data/toy_prepared', features='pixels', n_feats:int=None, seed:int=0):
+def make_full_toy(toy_root='runs/toy_full_videos', out_dir='runs/toy_full', features='pixels', n_feats:int=None, seed:int=0):
     "Generate the full synthetic dataset and prepare it for training; returns the manifest."
     make_toy_dataset(toy_root, seed=seed, **TOY_SIZES['full'])
     return prepare_toy(toy_root, out_dir, features, n_feats)
 
 # %% ../nbs/03_data.ipynb #42b1f8b1
 def save_toy_example(path, cls:str='hammer', seed=(2024, 1, 0), seconds:float=4., size:int=112):
-    "Write the bundled example clip (how `data/examples/toy_hammer.mp4` was made)."
+    "Write the bundled example clip (how the bundled `examples/toy_hammer.mp4` was made)."
     tc = render_toy_clip(cls, seed, seconds, 25., size)
     return write_video(path, tc.frames, 25., tc.wav, SR)

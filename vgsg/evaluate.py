@@ -12,15 +12,15 @@ import pandas as pd
 import torch
 from torch.utils.data import default_collate
 from .audio import N_MELS, SECONDS, from_model, atomic_write, save_wav, griffin_lim
-from .metrics import compute_metrics, detect_onsets, onset_sync
+from .metrics import compute_metrics, detect_onsets, onset_sync, event_offsets
 from .melception import Melception, extract_features
 
 # %% auto #0
 __all__ = ['SAMPLE_RE', 'FEATURES', 'sample_path', 'item_key', 'sample_table', 'as_samples', 'reconstruction_sampler',
            'copy_sampler', 'GenerationReport', 'item_meta', 'check_settings', 'batch_seed', 'generate_samples',
            'load_sample', 'LazySpecs', 'real_spec', 'module_hash', 'file_hash', 'clip_events', 'append_csv',
-           'RealFeatures', 'real_features', 'evaluate_folder', 'random_melception', 'evaluate_reconstruction',
-           'export_wavs']
+           'RealFeatures', 'real_features', 'evaluate_folder', 'random_melception', 'onset_offsets',
+           'plot_onset_offsets', 'evaluate_reconstruction', 'export_wavs']
 
 # %% ../nbs/11_evaluate.ipynb #a5f3cb0a
 SAMPLE_RE = re.compile(r'(?P<stem>.+)_sample_(?P<k>\d+)\.npy')
@@ -319,6 +319,29 @@ def random_melception(specs, # a few [0, 1] spectrograms (N, 80, T) to calibrate
     m.train()
     m.feature_maps(torch.as_tensor(np.asarray(specs, dtype=np.float32)), aux=True)
     return m.eval()
+
+# %% ../nbs/11_evaluate.ipynb #769d4e8b
+def onset_offsets(fakes, # `<out>/<split>` folder of cls_<target>/<clip>_sample_<k>.npy files
+                  events:dict, # {key: event times (s)}, e.g. `clip_events(reals)`
+                  classes=None)->np.ndarray: # one |event - nearest onset| (s) per event per sample
+    "The offsets behind `onset_offset_s`: every visual event of every sample (NaN where a sample has no onset)"
+    table = sample_table(fakes, classes)
+    per = [event_offsets(detect_onsets(load_sample(p)), events.get(k, np.zeros(0))) for p, k in zip(table.path, table.key)]
+    return np.concatenate(per + [np.zeros(0)])
+
+def plot_onset_offsets(offsets:dict, # {name: offsets (s)} from `onset_offsets`
+                       tol:float=0.1, # the tolerance of `onset_within` (a dotted line)
+                       max_s:float=1.0, ax=None):
+    "Cumulative share of the events whose nearest onset is within each offset, one line per model"
+    import matplotlib.pyplot as plt
+    ax = ax or plt.subplots(figsize=(5, 3))[1]
+    for name, o in offsets.items():
+        o = np.sort(np.nan_to_num(np.asarray(o, float), nan=np.inf))
+        ax.step(np.concatenate([[0], o]), np.arange(len(o) + 1) / max(len(o), 1), where='post', label=name)
+    ax.axvline(tol, color='grey', ls=':')
+    ax.set(xlim=(0, max_s), ylim=(0, 1), xlabel='|event - nearest onset| (s)', ylabel='share of events')
+    ax.legend(fontsize=8)
+    return ax
 
 # %% ../nbs/11_evaluate.ipynb #644e5636
 def evaluate_reconstruction(vq:torch.nn.Module, # a codebook: `vq(x)[0]` reconstructs x (B, 1, 80, 848) in [−1, 1]

@@ -4,22 +4,23 @@
 
 # %% ../nbs/02_features.ipynb #4d14f1ed
 from __future__ import annotations
-import os, glob, pickle, warnings, copy
+import os, glob, math, pickle, warnings, copy
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from .audio import atomic_write, data_dir
-from .video import FPS, SECONDS, n_frames_for, load_clip, run_batch, Clip
+from .safety import UntrustedFileError, load_torch, load_npy, read_pickle
+from .video import FPS, SECONDS, n_frames_for, load_clip, run_batch, Clip, FrameSize
 
 # %% auto #0
 __all__ = ['FEAT_LEN', 'CROP_LEN', 'IMAGENET_MEAN', 'IMAGENET_STD', 'BNI_BLOCKS', 'BNI_FRAME_SIZE', 'BNI_MEAN_BGR', 'FLOW_BOUND',
            'FEATURE_DIRS', 'FEATURE_DIMS', 'fix_frames', 'crop_frames', 'subsample_indices', 'select_frames',
            'frame_indices', 'Bottleneck', 'ResNet', 'weight_dirs', 'find_weights', 'load_state_dict', 'resnet50',
-           'to_tensor', 'resize_short', 'center_crop_image', 'resnet_preprocess', 'BNInception', 'flow_net_from_rgb',
-           'fix_bninception_state', 'bninception', 'bni_preprocess_rgb', 'bni_preprocess_flow', 'require_cv2',
-           'flow_to_uint8', 'tvl1_flow', 'ResNet50Features', 'BNInceptionFeatures', 'PixelFeatures',
-           'extract_clip_features', 'save_feature', 'load_feature', 'feature_complete', 'feature_paths',
-           'extract_features']
+           'to_tensor', 'short_side_size', 'resize_short', 'center_crop_image', 'resnet_preprocess', 'BNInception',
+           'flow_net_from_rgb', 'fix_bninception_state', 'bninception', 'bni_preprocess_rgb', 'bni_preprocess_flow',
+           'require_cv2', 'flow_to_uint8', 'tvl1_flow', 'ResNet50Features', 'BNInceptionFeatures', 'PixelFeatures',
+           'MotionFeatures', 'extract_clip_features', 'save_feature', 'load_feature', 'feature_complete',
+           'feature_paths', 'extract_features']
 
 # %% ../nbs/02_features.ipynb #8a90a343
 FEAT_LEN = 215   # frames per 10 s clip at 21.5 fps (facts §2.2)
@@ -123,14 +124,16 @@ def find_weights(pattern:str):
         hits = sorted(glob.glob(str(d/pattern)))
         if hits: return Path(hits[0])
 
-def load_state_dict(path):
-    "A state dict from a .safetensors or torch .pth/.pt file (tensors only, no code execution)."
+def load_state_dict(path,
+                    trust:bool=False): # full unpickling of a .pth (can run code!): only for files you trust
+    "A state dict from a .safetensors or torch .pth/.pt file (restricted unpickling: tensors only, no code execution)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path}: weight file not found")
     if path.suffix == '.safetensors':
         from safetensors.torch import load_file
         return load_file(str(path))
-    sd = torch.load(path, map_location='cpu', weights_only=True)
+    sd = load_torch(path, trust)
+    if not isinstance(sd, dict): raise ValueError(f"{path}: holds a {type(sd).__name__}, not a state dict")
     return sd.get('state_dict', sd)
 
 # %% ../nbs/02_features.ipynb #ce4bc993
@@ -158,13 +161,16 @@ def to_tensor(frames) -> torch.Tensor:
     "uint8 RGB frames (T, H, W, 3) → float tensor (T, 3, H, W) in [0, 1]."
     return _frames_tensor(frames).float() / 255
 
-def resize_short(x:torch.Tensor, size:int=256):
-    "Bilinear resize of (B, C, H, W) so the short side is `size` (torchvision `Resize(size)` rule)."
-    h, w = x.shape[-2:]
+def short_side_size(h:int, w:int, size:int=256) -> tuple:
+    "(height, width) with the short side `size` and the long side `int(size * long / short)` (torchvision `Resize(size)`)."
     short, long = min(h, w), max(h, w)
     new_long = int(size * long / short)
-    hw = (size, new_long) if h <= w else (new_long, size)
-    if hw == (h, w): return x
+    return (size, new_long) if h <= w else (new_long, size)
+
+def resize_short(x:torch.Tensor, size:int=256):
+    "Bilinear resize of (B, C, H, W) so the short side is `size` (torchvision `Resize(size)` rule)."
+    hw = short_side_size(*x.shape[-2:], size)
+    if hw == tuple(x.shape[-2:]): return x
     return F.interpolate(x, size=hw, mode='bilinear', antialias=True, align_corners=False)
 
 def center_crop_image(x:torch.Tensor, size:int=224):
@@ -319,8 +325,9 @@ def tvl1_flow(a:np.ndarray, b:np.ndarray) -> np.ndarray:
 FEATURE_DIRS = dict(resnet50='feature_resnet50_dim2048_21.5fps',
                     rgb='feature_rgb_bninception_dim1024_21.5fps',
                     flow='feature_flow_bninception_dim1024_21.5fps',
-                    pixels='feature_pixels_dim2048_21.5fps')      # ours, see `PixelFeatures`
-FEATURE_DIMS = dict(resnet50=2048, rgb=1024, flow=1024, pixels=2048)
+                    pixels='feature_pixels_dim2048_21.5fps',      # ours, see `PixelFeatures`
+                    motion='feature_motion_dim64_21.5fps')        # ours, see `MotionFeatures`
+FEATURE_DIMS = dict(resnet50=2048, rgb=1024, flow=1024, pixels=2048, motion=64)
 
 def _rows(clip:Clip, idx):
     "Frames of `clip` for output frame numbers `idx`."
@@ -328,22 +335,27 @@ def _rows(clip:Clip, idx):
     return clip.frames[[pos[int(i)] for i in idx]]
 
 @torch.inference_mode()
-def _batched(net, x:torch.Tensor, bs:int):
-    "Run `net` over `x` in batches of `bs`; float32 numpy."
-    return torch.cat([net(x[i:i + bs]) for i in range(0, len(x), bs)]).float().numpy()
+def _batched(f, n:int, bs:int):
+    "`f(slice)` over `range(n)` in slices of `bs`, concatenated: only one batch is ever in float at a time; float32 numpy."
+    return torch.cat([f(slice(i, i + bs)) for i in range(0, n, bs)]).float().numpy()
 
 # %% ../nbs/02_features.ipynb #b4a54c70
 class ResNet50Features:
     "ResNet-50 features: `clip` → {'resnet50': (len(idx), 2048)}."
-    kinds, size = ('resnet50',), None
+    kinds = ('resnet50',)
     def __init__(self, net:ResNet=None, weights='auto', batch_size:int=16,
                  resize:int=256, crop:int=224):   # smaller values only for fast tests of tiny configs
         self.net, self.bs = (net if net is not None else resnet50(weights)).eval(), batch_size
         self.resize, self.crop = resize, crop
+        self.size = FrameSize(self.decode_size, 'BILINEAR')
+    def decode_size(self, h:int, w:int) -> tuple:
+        "Frames larger than `Resize(resize)` are decoded at its size (then the resize is a no-op); smaller ones as they are."
+        return short_side_size(h, w, self.resize) if min(h, w) > self.resize else (h, w)
     def frames_needed(self, idx): return np.unique(idx)
     def __call__(self, clip:Clip, idx) -> dict:
-        x = resnet_preprocess(_rows(clip, idx), self.resize, self.crop)
-        return dict(resnet50=_batched(self.net, x, self.bs))
+        idx = np.asarray(idx)
+        net = lambda s: self.net(resnet_preprocess(_rows(clip, idx[s]), self.resize, self.crop))
+        return dict(resnet50=_batched(net, len(idx), self.bs))
 
 # %% ../nbs/02_features.ipynb #21f83cc8
 def _flow_pair(idx):
@@ -360,59 +372,95 @@ class BNInceptionFeatures:
         self.flow, self.bs, self.size, self.input_size = flow_net_from_rgb(self.rgb), batch_size, size, input_size
     def frames_needed(self, idx): return np.unique(np.concatenate([idx, *_flow_pair(idx)]))
     def __call__(self, clip:Clip, idx) -> dict:
-        a, b = _flow_pair(idx)
+        idx, (a, b) = np.asarray(idx), _flow_pair(idx)
         flows = np.stack([tvl1_flow(fa, fb) for fa, fb in zip(_rows(clip, a), _rows(clip, b))])
-        return dict(rgb=_batched(self.rgb, bni_preprocess_rgb(_rows(clip, idx), self.input_size), self.bs),
-                    flow=_batched(self.flow, bni_preprocess_flow(flows, self.input_size), self.bs))
+        rgb = lambda s: self.rgb(bni_preprocess_rgb(_rows(clip, idx[s]), self.input_size))
+        flow = lambda s: self.flow(bni_preprocess_flow(flows[s], self.input_size))
+        return dict(rgb=_batched(rgb, len(idx), self.bs), flow=_batched(flow, len(idx), self.bs))
 
 # %% ../nbs/02_features.ipynb #e815021b
 class PixelFeatures:
     "Weight-free 2048-d features: 32×32 RGB thumbnail, centred, times a fixed random projection: {'pixels': (len(idx), dim)}."
-    kinds, size = ('pixels',), None
-    def __init__(self, dim:int=2048, side:int=32, seed:int=0):
+    kinds = ('pixels',)
+    def __init__(self, dim:int=2048, side:int=32, seed:int=0, batch_size:int=64):
         n = 3 * side * side
         self.side, self.proj = side, torch.randn(n, dim, generator=torch.Generator().manual_seed(seed)) / n ** 0.5
+        self.bs, self.size = batch_size, FrameSize(self.decode_size, 'AREA')
+    def decode_size(self, h:int, w:int) -> tuple:
+        "At most 8 × `side` per axis, never upscaled: frames up to 256×256 are decoded as they are."
+        return min(h, 8 * self.side), min(w, 8 * self.side)
     def frames_needed(self, idx): return np.unique(idx)
+    def thumbnails(self, frames) -> torch.Tensor:
+        "Area-averaged `side`×`side` thumbnails (T, 3, side, side) in [0, 1] of uint8 frames, `bs` frames at a time."
+        return torch.cat([F.interpolate(to_tensor(frames[i:i + self.bs]), size=(self.side, self.side), mode='area')
+                          for i in range(0, max(len(frames), 1), self.bs)])
     def __call__(self, clip:Clip, idx) -> dict:
-        x = F.interpolate(to_tensor(_rows(clip, idx)), size=(self.side, self.side), mode='area')
+        x = self.thumbnails(_rows(clip, idx))
         return dict(pixels=((x - 0.5).flatten(1) @ self.proj).numpy())
+
+# %% ../nbs/02_features.ipynb #26690091
+class MotionFeatures(PixelFeatures):
+    "Weight-free appearance + change: the `pixels` features and a `grid`×`grid` map of mean absolute frame difference: {'pixels', 'motion'}."
+    kinds = ('pixels', 'motion')
+    def __init__(self, dim:int=2048, side:int=32, seed:int=0, batch_size:int=64,
+                 grid:int=8,        # motion map cells per axis (8 x 8 = 64 values)
+                 gain:float=8.):    # scale: a cell whose pixels all change by 1/gain reads 1
+        super().__init__(dim, side, seed, batch_size)
+        if side % grid: raise ValueError(f'MotionFeatures: side={side} is not a multiple of grid={grid}')
+        self.grid, self.gain = grid, gain
+    def frames_needed(self, idx): return np.unique(np.concatenate([np.asarray(idx), np.maximum(np.asarray(idx) - 1, 0)]))
+    def motion(self, now:torch.Tensor, before:torch.Tensor) -> torch.Tensor:
+        "(T, grid*grid) mean absolute change per cell between thumbnails (T, 3, side, side), times `gain`"
+        d = (now - before).abs().mean(1, keepdim=True)
+        return F.adaptive_avg_pool2d(d, self.grid).flatten(1) * self.gain
+    def __call__(self, clip:Clip, idx) -> dict:
+        idx = np.asarray(idx)
+        now, before = self.thumbnails(_rows(clip, idx)), self.thumbnails(_rows(clip, np.maximum(idx - 1, 0)))
+        return dict(pixels=((now - 0.5).flatten(1) @ self.proj).numpy(), motion=self.motion(now, before).numpy())
 
 # %% ../nbs/02_features.ipynb #0fa77e0e
 def extract_clip_features(path,             # video file
                           extractor,        # `ResNet50Features()` or `BNInceptionFeatures()`
                           n_feats:int=None, # only the rows `select_frames(., n_feats)` keeps; None: all 215
                           start:float=0.,   # start time in the video
-                          seconds:float=SECONDS, fps:float=FPS) -> dict:
+                          seconds:float=SECONDS, fps:float=FPS,
+                          chunk:int=256) -> dict: # frames decoded at a time (a 10 s clip is one chunk)
     "Features of a video's 10 s at 21.5 fps: {kind: (215 or n_feats, dim)} float32."
     n = n_frames_for(seconds, fps)
     idx = np.arange(n) if n_feats is None else frame_indices(n_feats, n)
-    clip = load_clip(path, seconds, start, fps, size=extractor.size, audio=False,
-                     frame_idx=extractor.frames_needed(idx))
-    return extractor(clip, idx)
+    parts = []
+    for part in np.array_split(idx, max(1, math.ceil(len(idx) / chunk))):
+        clip = load_clip(path, seconds, start, fps, size=extractor.size, audio=False,
+                         frame_idx=extractor.frames_needed(part))
+        parts.append(extractor(clip, part))
+    return {k: np.concatenate([p[k] for p in parts]) for k in extractor.kinds}
 
 # %% ../nbs/02_features.ipynb #36491669
 def save_feature(path, x:np.ndarray):
-    "Write a float32 array as .pkl (the original's format) or .npy, atomically."
+    "Write a float32 array as .npy (vgsg's format) or .pkl (the original's, for its code), atomically."
     x = np.asarray(x, np.float32)
     if Path(path).suffix == '.npy': return atomic_write(path, lambda p: np.save(p, x))
     def write(p):
         with open(p, 'wb') as f: pickle.dump(x, f, protocol=4)
     return atomic_write(path, write)
 
-def load_feature(path) -> np.ndarray:
-    "Read a feature file (.pkl or .npy) as float32. Pickles run code: only open files you trust."
+def load_feature(path,
+                 trust:bool=False): # full unpickling of a .pkl (can run code!): only for files you trust
+    "Read a feature file as float32: .npy without unpickling, .pkl admitting numpy arrays only (unless `trust`)."
     path = Path(path)
-    if path.suffix == '.npy': return np.load(path, allow_pickle=False).astype(np.float32)
-    with open(path, 'rb') as f: return np.asarray(pickle.load(f), np.float32)
+    x = load_npy(path) if path.suffix == '.npy' else read_pickle(path, trust)
+    try: return np.asarray(x, np.float32)
+    except (TypeError, ValueError): raise ValueError(f"{path}: holds a {type(x).__name__}, not a feature array") from None
 
-def feature_complete(path, rows:int, dim:int=None) -> bool:
-    "True if `path` loads as a (rows, dim) array."
-    try: x = load_feature(path)
-    except Exception: return False
+def feature_complete(path, rows:int, dim:int=None, trust:bool=False) -> bool:
+    "True if `path` loads as a (rows, dim) array; a file that asks for code raises `UntrustedFileError`."
+    try: x = load_feature(path, trust)
+    except UntrustedFileError: raise
+    except (OSError, ValueError): return False
     return x.ndim == 2 and len(x) == rows and (dim is None or x.shape[1] == dim)
 
 # %% ../nbs/02_features.ipynb #6712101b
-def feature_paths(out_dir, name:str, kinds, ext:str='.pkl') -> dict:
+def feature_paths(out_dir, name:str, kinds, ext:str='.npy') -> dict:
     "{kind: out_dir/<feature folder>/<name><ext>} for each feature kind."
     return {k: Path(out_dir)/FEATURE_DIRS[k]/f'{name}{ext}' for k in kinds}
 
@@ -421,7 +469,7 @@ def extract_features(videos,               # video files
                      extractor,            # `ResNet50Features()` or `BNInceptionFeatures()`
                      n_feats:int=None,     # store only the N selected rows; None: all 215
                      names=None,           # clip name per video (default: file stem)
-                     ext:str='.pkl',       # '.pkl' (original) or '.npy'
+                     ext:str='.npy',       # '.npy', or '.pkl' (the original's pickles)
                      progress:bool=True):
     "Extract and save features of every video; returns a `BatchReport` (done: {video: paths}, failed: {video: msg})."
     videos = [Path(v) for v in videos]

@@ -13,6 +13,7 @@ import torch.nn as nn
 import yaml
 from safetensors import safe_open
 from safetensors.torch import save_file, load_file
+from .safety import read_yaml
 from .audio import SR, HOP, SECONDS, atomic_write, save_wav, save_figure, show_spec, data_dir
 from .vqgan import VQGANConfig, VQModel, seq_to_grid
 from .transformer import GPTConfig, GPT
@@ -24,7 +25,8 @@ from .lpaps import VGGishishConfig, VGGishish
 # %% auto #0
 __all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'EXTRACTORS', 'COL_SECONDS', 'kind_of', 'save_model',
            'read_model_config', 'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders',
-           'load_one', 'ModelSet', 'n_columns', 'make_extractor', 'video_features', 'Generation', 'Pipeline']
+           'load_one', 'ModelSet', 'n_columns', 'make_extractor', 'video_features', 'sample_seed', 'Generation',
+           'Pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #dffa46de
 MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
@@ -57,16 +59,11 @@ def save_model(folder, # the model folder to (re)write
     return folder
 MAX_SETTING = 2 ** 20   # no size, depth or count in a model config comes near this; larger is a broken file
 
-def _read_yaml(path:Path):
-    "Parse a YAML file safely (no tags run code); one-line `ValueError` naming it if it is not plain YAML."
-    try: return yaml.safe_load(path.read_text(encoding='utf-8'))
-    except (yaml.YAMLError, UnicodeDecodeError) as e: raise ValueError(f'{path}: not a plain YAML file ({str(e).splitlines()[0]})') from None
-
 def read_model_config(folder) -> dict:
     "The parsed config.yaml of a model folder, with a clear error if it is not one."
     path = Path(folder)/'config.yaml'
     if not path.exists(): raise FileNotFoundError(f'{folder}: not a vgsg model folder (no config.yaml)')
-    meta = _read_yaml(path)
+    meta = read_yaml(path)
     if not isinstance(meta, dict) or meta.get('kind') not in MODEL_KINDS:
         raise ValueError(f'{path}: kind must be one of {list(MODEL_KINDS)}, got {meta.get("kind") if isinstance(meta, dict) else meta!r}')
     if not isinstance(meta.get('config'), dict): raise ValueError(f'{path}: `config` must be a mapping of settings')
@@ -148,7 +145,7 @@ def load_model(folder, device='cpu') -> nn.Module:
 def model_kind(folder) -> str|None:
     "The kind of model in `folder`, or None if it is no model folder (e.g. a training run's checkpoint)."
     path = Path(folder)/'config.yaml'
-    meta = _read_yaml(path) if path.exists() else None
+    meta = read_yaml(path) if path.exists() else None
     kind = meta.get('kind') if isinstance(meta, dict) else None
     return kind if kind in MODEL_KINDS else None
 
@@ -213,14 +210,14 @@ class ModelSet:
 
     @classmethod
     def bundled(cls, device='cpu', vocoder:str='auto') -> ModelSet:
-        "The default models shipped in `data/models`."
+        "The default models shipped with the package (`vgsg/assets/models`, or `$VGSG_DATA/models`)."
         return cls.from_folder(data_dir()/'models', device, vocoder)
 
     @property
     def info(self) -> dict: return getattr(self.transformer, 'info', {})
 
 # %% ../nbs/10_pipeline.ipynb #9a3fc4b6
-from .video import load_clip, write_video, FPS, n_frames_for
+from .video import mux_audio, FPS, n_frames_for
 from .features import PixelFeatures, ResNet50Features, BNInceptionFeatures, extract_clip_features, fix_frames
 
 EXTRACTORS = dict(pixels=PixelFeatures, resnet50=ResNet50Features, bninception=BNInceptionFeatures)
@@ -239,7 +236,7 @@ def video_features(video, # a video file
                    extractor, # e.g. PixelFeatures()
                    n_feats:int, # frames the transformer sees per window
                    seconds:float=SECONDS, start:float=0.) -> torch.Tensor:
-    "(1, N, D) features for a 10-s clip, or (1, 4 * n_columns(seconds), D) frame features for longer audio."
+    "(1, N, D) features for a 10-s clip, or (1, 4 * n_columns(seconds), D) frame features for longer audio (decoded a chunk at a time)."
     if seconds <= SECONDS:
         feats = extract_clip_features(video, extractor, n_feats=n_feats, start=start)
     else:
@@ -247,6 +244,14 @@ def video_features(video, # a video file
         feats = extract_clip_features(video, extractor, start=start, seconds=seconds)
         feats = {k: fix_frames(v, 4 * cols + 1)[1:] for k, v in feats.items()}   # skip frame 0, as the 215 → 212 crop does
     return torch.from_numpy(np.concatenate([feats[k] for k in extractor.kinds], axis=1))[None]
+
+# %% ../nbs/10_pipeline.ipynb #4d297d94
+def sample_seed(seed:int, # the run's seed
+                k:int # the sample's index in the run
+               ) -> int:
+    "The seed of sample `k` of a run: `seed` itself for sample 0, a mix of (seed, k) for the others."
+    if k == 0: return seed
+    return int(np.random.SeedSequence([seed % 2**63, k]).generate_state(1, np.uint64)[0] >> 1)
 
 # %% ../nbs/10_pipeline.ipynb #43823109
 @dataclass
@@ -269,7 +274,8 @@ class Pipeline:
         self.models, self.device = models, torch.device(device)
         self.gpt, self.codebook = models.transformer.to(device).eval(), models.codebook.to(device).eval()
         if int8: self.gpt = quantize_int8(self.gpt.float())
-        self.vocoder = models.vocoder or GriffinLimVocoder()
+        voc = models.vocoder or GriffinLimVocoder()
+        self.vocoder = GriffinLimVocoder(voc.n_iter, device) if isinstance(voc, GriffinLimVocoder) else voc   # Griffin-Lim runs where the models do
         cond = self.gpt.cfg.cond
         self.extractor = None if cond in ('class', 'nofeats') else make_extractor(features or models.info.get('features', 'pixels'))
 
@@ -300,29 +306,28 @@ class Pipeline:
         if self.extractor is not None:
             feats = video_features(video, self.extractor, self.gpt.cfg.n_feats, seconds, start).to(self.device)
         t['features'] = time.perf_counter() - clock; clock = time.perf_counter()
-        g = torch.Generator(self.device).manual_seed(seed)
+        seeds = [sample_seed(seed, k) for k in range(n_samples)]
         cls_t = None if cls is None else torch.tensor([cls], device=self.device)
-        out = sample(self.gpt, feats, cls=cls_t, n_samples=n_samples, n_cols=n_columns(seconds) if seconds > SECONDS else None,
-                     top_k=top_k, temperature=temperature, generator=g, return_attn=return_attn, batch=1)
-        codes, attn = out if return_attn else (out, None)
+        n_cols = n_columns(seconds) if seconds > SECONDS else None
+        outs = [sample(self.gpt, feats, cls=cls_t, n_cols=n_cols, top_k=top_k, temperature=temperature, return_attn=return_attn,
+                       generator=torch.Generator(self.device).manual_seed(s), batch=1) for s in seeds]   # one seed per sample
+        codes, attn = (torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])) if return_attn else (torch.cat(outs), None)
         t['sampling'] = time.perf_counter() - clock; clock = time.perf_counter()
         specs = self.codes_to_specs(codes)
         t['decode'] = time.perf_counter() - clock; clock = time.perf_counter()
-        wavs = np.asarray(self.vocoder(specs), np.float32).reshape(len(specs), -1)
+        wavs = np.asarray(self.vocoder(specs, seed=seeds), np.float32).reshape(len(specs), -1)
         t['vocoder'] = time.perf_counter() - clock
         return Generation(Path(video), codes.cpu(), specs, wavs, seconds, start, t, self.opinions(specs), attn)
 
     def write(self, gen:Generation, out_dir) -> list:
-        "Write `<name>_sample<k>.mp4` (the video's frames + the new sound), `.wav` and a spectrogram `.png` per sample."
+        "Write `<name>_sample<k>.mp4` (the video's own picture, copied, + the new sound), `.wav` and a spectrogram `.png` per sample."
         import matplotlib.pyplot as plt
         out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
         clock = time.perf_counter()
-        length = gen.wavs.shape[1] / SR
-        frames = load_clip(gen.video, seconds=length, start=gen.start, audio=False).frames
         written = []
         for k, wav in enumerate(gen.wavs):
             stem = out_dir/f'{gen.video.stem}_sample{k}'
-            mp4 = write_video(stem.with_suffix('.mp4'), frames, FPS, wav, SR)
+            mp4 = mux_audio(gen.video, wav, stem.with_suffix('.mp4'), SR, start=gen.start)
             wav_path = save_wav(stem.with_suffix('.wav'), wav)
             fig, ax = plt.subplots(figsize=(8, 2))
             show_spec(gen.specs[k], f'{gen.video.name}: sample {k}', ax); fig.tight_layout()

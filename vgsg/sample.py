@@ -95,6 +95,8 @@ class Decoder:
         dev = model.pos_emb.device
         self.positions = torch.arange(self.cache.length, device=dev)
         self.tok = torch.zeros(batch, 1, dtype=torch.long, device=dev)
+        cfg = model.cfg   # 'aligned': the window's column vectors, added to each code as it is fed (see `set_track`)
+        self.track = torch.zeros(batch, cfg.n_cols, cfg.n_embd, device=dev, dtype=model.pos_emb.dtype) if cfg.cond == 'aligned' else None
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
         self.drawers = {}
         if self.static:  # the drawing loop's buffers: noise per position, codes drawn
@@ -109,7 +111,12 @@ class Decoder:
             self.graph, self.logits = self._capture(lambda: self.fn(self.tok, self.pos))
 
     def _decode(self, tok:Tensor, pos:Tensor)->Tensor:
-        return self.net.step(self.net.tok_emb(tok), self.cache, pos)[0][:, -1]
+        return self.net.step(self.net.embed_codes(tok, self.track, pos), self.cache, pos)[0][:, -1]
+
+    def set_track(self, track:Tensor):
+        "'aligned' models: the (batch, n_cols, n_embd) column vectors of the window being decoded"
+        if self.track is None: raise ValueError("Decoder.set_track: the model is not 'aligned'")
+        self.track.copy_(track)
 
     def _place(self, tok:Tensor, p:int):
         "Put codes `tok` (batch,) and position `p` into the buffers a fixed-shape step reads"
@@ -186,7 +193,7 @@ class Decoder:
                  p:int, need_attn:bool=False):
         "Feed one code per sequence at position `p`: logits (batch, V) of the next code, and the attention or None"
         if need_attn or not self.static:
-            x = self.model.tok_emb(tok[:, None])
+            x = self.model.embed_codes(tok[:, None], self.track, self.positions[p:p + 1])
             logits, att = self.model.step(x, self.cache, self.positions[p:p + 1], need_attn, n_keys=p + 1)
             return logits[:, -1], att
         self._place(tok, p)
@@ -217,6 +224,12 @@ def window_feats(model:GPT, feats:Tensor, # (B, N, D) selected features, or (B, 
                 ): # function: start column -> (B, N, D) features of that window
     "The features that condition the window starting at each column"
     N = model.cfg.n_feats
+    if model.cfg.cond == 'aligned':   # the window carries all its frames
+        span = frames_per_col * window
+        if feats is None or feats.shape[1] != frames_per_col * max(n_cols, window):
+            raise ValueError(f"sample: an 'aligned' model needs {frames_per_col * max(n_cols, window)} frames "
+                             f"({frames_per_col} per column) for {n_cols} columns, got {None if feats is None else feats.shape[1]}")
+        return lambda s: feats[:, frames_per_col * s:frames_per_col * s + span]
     if feats is None or model.cfg.cond == 'nofeats' or (feats.shape[1] == N and n_cols <= window):
         return lambda s: feats
     if feats.shape[1] != frames_per_col * n_cols:
@@ -248,9 +261,10 @@ def eval_mode(model):
     finally: model.train(was)
 
 # %% ../nbs/07a_sample.ipynb #5738925f
-def _generate(dec:Decoder, cond:Tensor, prefix:Tensor, n_new:int, need_attn:bool, noise:Tensor=None, **how):
+def _generate(dec:Decoder, cond:Tensor, prefix:Tensor, n_new:int, need_attn:bool, noise:Tensor=None, track:Tensor=None, **how):
     "Prefill `cond` (B, Nc, C) and `prefix` (B, P) codes, then draw `n_new` codes (noise: (B, n_new, V)); returns them and the attention"
-    x = torch.cat([cond, dec.model.tok_emb(prefix)], 1)
+    if track is not None: dec.set_track(track)
+    x = torch.cat([cond, dec.model.embed_codes(prefix, track)], 1)
     logits, att = dec.prefill(x, need_attn)
     draw = lambda logits, i: sample_logits(logits, noise=None if noise is None else noise[:, i], **how)
     if dec.static and not need_attn:  # the decoder's own loop (a replayed CUDA graph on GPUs)
@@ -275,7 +289,7 @@ def _generate(dec:Decoder, cond:Tensor, prefix:Tensor, n_new:int, need_attn:bool
 
 @torch.no_grad()
 def sample(model:GPT,
-           feats:Tensor=None, # (B, N, D) features, or (B, 4 * n_cols, D) frames for long audio; 'nofeats': drawn
+           feats:Tensor=None, # (B, N, D) features, or (B, 4 * n_cols, D) frames for long audio ('aligned': frames always); 'nofeats': drawn
            cls:Tensor=None, # (B,) class indices for class-conditioned models
            n_samples:int=1, # samples per video, drawn together in one batch
            primer:Tensor=None, # (B, P) codes to continue (column-major order), e.g. the first half of real audio
@@ -305,9 +319,11 @@ def sample(model:GPT,
             L = seq.shape[1]
             s = _window(L, W, rows)
             end = min(n_cols * rows, (s + W) * rows)
-            cond = model.embed_cond(B, feats_at(s), cls)
+            win = feats_at(s)
+            track = model.embed_frames(win)   # 'aligned' only (else None)
+            cond = model.embed_cond(B, win, cls, track=track)
             new, attn = _generate(dec, cond, seq[:, s * rows:], end - L, return_attn,
-                                  None if noise is None else noise[:, L:end], **how)
+                                  None if noise is None else noise[:, L:end], track, **how)
             seq = torch.cat([seq, new], 1)
     return (seq, attn) if return_attn else seq
 

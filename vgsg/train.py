@@ -4,7 +4,8 @@
 
 # %% ../nbs/09_train.ipynb #eacdf599
 from __future__ import annotations
-import csv, json, math, os, random, shutil, time
+import csv, errno, io, json, math, os, random, re, shutil, signal, time
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
@@ -14,11 +15,15 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
+from .safety import load_torch, read_yaml, UntrustedFileError
+try: import fcntl   # POSIX file locks; without it (Windows) run folders are not locked
+except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['TASKS', 'world_size', 'rank', 'is_main', 'init_distributed', 'seed_everything', 'rng_state', 'set_rng_state',
-           'unwrap', 'state_for_safetensors', 'save_checkpoint', 'load_checkpoint', 'checkpoint_step', 'EarlyStopping',
-           'TrainTask', 'to_device', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data',
+__all__ = ['LOG_HEADER', 'TASKS', 'world_size', 'rank', 'is_main', 'init_distributed', 'seed_everything', 'rng_state',
+           'set_rng_state', 'unwrap', 'state_for_safetensors', 'save_checkpoint', 'find_checkpoint',
+           'recover_checkpoint', 'load_checkpoint', 'checkpoint_step', 'EarlyStopping', 'TrainTask', 'to_device',
+           'lock_folder', 'truncate_log', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data',
            'register_task', 'set_dotted', 'load_config', 'train_config', 'train']
 
 # %% ../nbs/09_train.ipynb #5f9e6f6f
@@ -56,6 +61,67 @@ def set_rng_state(state:dict):
     np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))
     if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
+# %% ../nbs/09_train.ipynb #e70b2056
+_CRASHES = {}
+
+def _crash_point(name:str):
+    "Test hook of the kill -9 tests: with $VGSG_KILL_AT='name:n' this process SIGKILLs itself the n-th time it passes `name`."
+    point, _, n = os.environ.get('VGSG_KILL_AT', '').rpartition(':')
+    if point != name: return
+    _CRASHES[name] = _CRASHES.get(name, 0) + 1
+    if _CRASHES[name] == int(n): os.kill(os.getpid(), signal.SIGKILL)
+
+def _fsync(path):
+    "Flush a file's or a folder's content to the disk, so that a power cut cannot lose it."
+    try: fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        if Path(path).is_dir(): return   # a system that cannot open folders (Windows) cannot flush them either
+        raise
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+class _Noting:
+    "A binary file that remembers the OSError its write raised (torch.save turns it into a RuntimeError without errno)."
+    def __init__(self, f): self.f, self.error = f, None
+    def write(self, data):
+        try: return self.f.write(data)
+        except OSError as e: self.error = e; raise
+    def flush(self): return self.f.flush()
+
+def _write_durably(path, # the file to (re)write
+                   write # writes the content into an open binary file
+                  ) -> Path:
+    "Write `path` all or nothing, even across a power cut: a hidden file beside it, fsynced, renamed over it, the folder fsynced."
+    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            noting = _Noting(f)
+            try: write(noting)
+            except Exception:
+                if noting.error is None: raise
+                raise noting.error from None   # the OS's own words: errno ENOSPC when the disk is full
+            f.flush(); os.fsync(f.fileno())
+        _crash_point('write')
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+    _fsync(path.parent)
+    return path
+
+def _is_write_error(e:Exception) -> bool:
+    "Whether `e` is how the OS, torch or safetensors report a failed write."
+    return isinstance(e, (OSError, RuntimeError)) or type(e).__name__ == 'SafetensorError'
+
+def _write_error(folder:Path, e:Exception) -> OSError:
+    "A one-line error about writing checkpoint `folder`, saying 'disk full' when the disk is full."
+    full = getattr(e, 'errno', None) == errno.ENOSPC or 'No space left' in str(e)
+    if not full:   # a writer that kept the OS's error to itself: ask the disk
+        try: full = shutil.disk_usage(folder.parent).free < 1 << 20
+        except OSError: pass
+    kept = ' (the previous one is kept)' if (folder/'trainer.pt').exists() else ''
+    if full: return OSError(errno.ENOSPC, f'{folder}: disk full; the checkpoint was not written{kept}')
+    why = getattr(e, 'strerror', None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return OSError(getattr(e, 'errno', None) or errno.EIO, f'{folder}: cannot write the checkpoint ({why})')
+
 # %% ../nbs/09_train.ipynb #2ce42b5a
 def unwrap(module:nn.Module) -> nn.Module:
     "The module inside a DistributedDataParallel wrapper (or the module itself)."
@@ -65,40 +131,113 @@ def state_for_safetensors(module:nn.Module) -> dict:
     "A module's state dict as contiguous tensors without shared storage (what safetensors needs)."
     return {k: v.detach().contiguous().clone() for k, v in unwrap(module).state_dict().items()}
 
+def _write_folder(tmp:Path, modules:dict, optimizers:dict|None, state:dict):
+    "Write a whole checkpoint into the new folder `tmp`: module files first, then trainer.pt, whose presence marks it complete."
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+    _crash_point('save:begin')
+    sizes = {}
+    for name, m in modules.items():
+        p = tmp/f'{name}.safetensors'
+        save_file(state_for_safetensors(m), str(p)); _fsync(p)
+        sizes[p.name] = p.stat().st_size
+    _crash_point('save:files')
+    opts = {k: o.state_dict() for k, o in (optimizers or {}).items()}
+    _write_durably(tmp/'trainer.pt', lambda f: torch.save(dict(optimizers=opts, files=sizes, **state), f))
+
+def _swap(new:Path, folder:Path, old:Path):
+    "Put the complete checkpoint `new` in the place of `folder`; at every instant `folder` or a complete hidden copy loads."
+    if folder.exists(): folder.rename(old)
+    _crash_point('save:swap')
+    new.rename(folder)
+    _fsync(folder.parent)
+    _crash_point('save:swapped')
+    shutil.rmtree(old, ignore_errors=True)
+
 def save_checkpoint(folder, # the checkpoint folder to (re)write
                     modules:dict, # name -> nn.Module
                     optimizers:dict|None=None, # name -> torch.optim.Optimizer
                     **state # anything else plain: step, best score, config, rng states...
                    ) -> Path:
-    "Write modules (safetensors), optimiser states and `state` to `folder`, atomically."
+    "Write modules (safetensors), optimiser states and `state` to `folder`, atomically and durably."
     folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f'.{folder.name}.tmp{os.getpid()}')
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
-    for name, m in modules.items(): save_file(state_for_safetensors(m), str(tmp/f'{name}.safetensors'))
-    torch.save(dict(optimizers={k: o.state_dict() for k, o in (optimizers or {}).items()}, **state), tmp/'trainer.pt')
-    old = folder.with_name(f'.{folder.name}.old{os.getpid()}')
-    if folder.exists(): folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    recover_checkpoint(folder)   # a copy that a killed save left hidden goes back in place first
+    tmp, old = (folder.with_name(f'.{folder.name}.{kind}{os.getpid()}') for kind in ('tmp', 'old'))
+    try: _write_folder(tmp, modules, optimizers, state)
+    except Exception as e:
+        err = _write_error(folder, e) if _is_write_error(e) else e   # asks the disk before the partial copy goes
+        shutil.rmtree(tmp, ignore_errors=True)
+        if err is e: raise
+        raise err from None
+    _swap(tmp, folder, old)
     return folder
+
+# %% ../nbs/09_train.ipynb #c22d93ac
+def _read_state(path:Path, map_location='cpu') -> dict:
+    "trainer.pt's content, unpickling nothing but tensors and plain values; a one-line ValueError otherwise."
+    try: return load_torch(path, map_location=map_location)
+    except UntrustedFileError as e: raise UntrustedFileError(path, e.names, 'a vgsg trainer.pt holds only tensors and plain values') from None
+
+def _check_files(folder:Path, state:dict):
+    "A one-line ValueError if a module file of checkpoint `folder` is missing or not the size trainer.pt recorded."
+    for name, size in state.get('files', {}).items():
+        p = folder/name
+        got = p.stat().st_size if p.exists() else None
+        if got != size: raise ValueError(f'{p}: damaged checkpoint ({"missing" if got is None else f"{got} bytes"}; {size} bytes were saved)')
+
+_COPY = re.compile(r'\.(.+)\.(tmp|old)(\d+)')   # .NAME.tmpPID, .NAME.oldPID
+
+def _copies(folder:Path) -> list:
+    "The hidden folders that saves of `folder` leave beside it while they run, or when they are killed."
+    if not folder.parent.is_dir(): return []
+    return sorted(p for p in folder.parent.iterdir() if (m := _COPY.fullmatch(p.name)) and m[1] == folder.name and p.is_dir())
+
+def _complete_step(folder:Path) -> int|None:
+    "The step of checkpoint `folder` if it is complete (trainer.pt loads, the files have their recorded sizes), else None."
+    try: st = _read_state(folder/'trainer.pt'); _check_files(folder, st)
+    except Exception: return None   # missing, partial, damaged or refused: nothing to resume from
+    return int(st.get('step', 0))
+
+def _newest(folder:Path) -> Path|None:
+    "The newest complete write among `folder` and its hidden copies: a new copy, then `folder`, then a previous copy."
+    order = lambda p: ({'tmp': 2, 'old': 0}[_COPY.fullmatch(p.name)[2]] if p != folder else 1, steps[p])
+    steps = {p: s for p in [folder, *_copies(folder)] if (s := _complete_step(p)) is not None}
+    return max(steps, key=order) if steps else None
+
+def find_checkpoint(folder) -> Path|None:
+    "`folder`, or the complete copy a killed save left hidden beside it if that is newer; None if there is neither."
+    folder = Path(folder)
+    if _copies(folder) and (newest := _newest(folder)): return newest
+    return folder if (folder/'trainer.pt').exists() else None
+
+def recover_checkpoint(folder) -> Path|None:
+    "Put the newest complete write among `folder` and the hidden copies of killed saves in place as `folder`; delete the copies."
+    folder = Path(folder); copies = _copies(folder)
+    if not copies: return find_checkpoint(folder)
+    src = _newest(folder)
+    if src not in (None, folder):
+        if folder.exists(): shutil.rmtree(folder)   # older or incomplete: the copy takes its place
+        src.rename(folder); _fsync(folder.parent)
+    for p in copies:
+        if p != src: shutil.rmtree(p, ignore_errors=True)
+    return find_checkpoint(folder)
 
 def load_checkpoint(folder, # a folder written by `save_checkpoint`
                     modules:dict, # name -> nn.Module to load into (strictly)
                     optimizers:dict|None=None, # name -> optimizer to restore
                     map_location='cpu') -> dict:
-    "Load modules and optimisers from `folder`; return the other saved state."
-    folder = Path(folder)
-    if not (folder/'trainer.pt').exists(): raise FileNotFoundError(f'{folder}: not a vgsg checkpoint (no trainer.pt)')
-    for name, m in modules.items(): unwrap(m).load_state_dict(load_file(str(folder/f'{name}.safetensors'), device=str(map_location)))
-    state = torch.load(folder/'trainer.pt', map_location=map_location, weights_only=True)
+    "Load modules and optimisers from `folder` (or its complete hidden copy); return the other saved state."
+    folder = Path(folder); src = find_checkpoint(folder)
+    if src is None: raise FileNotFoundError(f'{folder}: not a vgsg checkpoint (no trainer.pt)')
+    state = _read_state(src/'trainer.pt', map_location); _check_files(src, state)
+    for name, m in modules.items(): unwrap(m).load_state_dict(load_file(str(src/f'{name}.safetensors'), device=str(map_location)))
     for name, o in (optimizers or {}).items(): o.load_state_dict(state['optimizers'][name])
-    return {k: v for k, v in state.items() if k != 'optimizers'}
+    return {k: v for k, v in state.items() if k not in ('optimizers', 'files')}
 
 def checkpoint_step(folder) -> int:
-    "The training step a checkpoint folder was saved at."
-    folder = Path(folder)
-    if not (folder/'trainer.pt').exists(): raise FileNotFoundError(f'{folder}: not a vgsg checkpoint (no trainer.pt)')
-    return torch.load(folder/'trainer.pt', map_location='cpu', weights_only=True)['step']
+    "The training step a checkpoint folder (or its complete hidden copy) was saved at."
+    folder = Path(folder); src = find_checkpoint(folder)
+    if src is None: raise FileNotFoundError(f'{folder}: not a vgsg checkpoint (no trainer.pt)')
+    return _read_state(src/'trainer.pt')['step']
 
 # %% ../nbs/09_train.ipynb #dee612b8
 @dataclass
@@ -149,6 +288,37 @@ def to_device(batch, device):
     if isinstance(batch, dict): return {k: to_device(v, device) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)): return type(batch)(to_device(v, device) for v in batch)
     return batch
+
+# %% ../nbs/09_train.ipynb #bc53ab52
+def lock_folder(folder) -> io.TextIOWrapper:
+    "Lock `folder` for this process until the returned file is closed; a one-line OSError if another training holds it."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder/'.lock', 'a+')
+    if fcntl is None: return f
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); pid = f.read().strip() or '?'; f.close()
+        raise OSError(errno.EBUSY, f'{folder}: in use by another training (pid {pid}); wait for it to end or choose another out_dir') from None
+    f.seek(0); f.truncate(); f.write(f'{os.getpid()}\n'); f.flush()
+    return f
+
+LOG_HEADER = b'step,key,value\r\n'   # as csv.writer writes it
+
+def _row_step(line:bytes) -> int|None:
+    "The step of a whole log.csv row; None for the header and for a torn row."
+    first = line.split(b',', 1)[0]
+    return int(first) if line.endswith(b'\n') and first.isdigit() else None
+
+def truncate_log(path, # a log.csv
+                 step:int # the last step to keep
+                ):
+    "Cut a log.csv back to the rows of steps up to `step`, torn rows dropped, all or nothing."
+    path = Path(path)
+    if not path.exists(): return
+    lines = path.read_bytes().splitlines(keepends=True)
+    keep = [l for l in lines[1:] if (s := _row_step(l)) is not None and s <= step]
+    if lines[:1] == [LOG_HEADER] and len(keep) == len(lines) - 1: return   # nothing to cut
+    _write_durably(path, lambda f: f.write(LOG_HEADER + b''.join(keep)))
 
 # %% ../nbs/09_train.ipynb #66337654
 @dataclass
@@ -204,28 +374,58 @@ class Trainer:
         self.optimizers = task.optimizers = task.configure_optimizers()
         self.out = Path(cfg.out_dir)
         self.step, self.stopper, self.history = 0, EarlyStopping(cfg.patience, cfg.mode), []
+        self._lock, self._in_use = None, False
 
     def _wrap_ddp(self):
         ids = [self.device.index] if self.device.type == 'cuda' else None
         for n, m in self.task.modules().items():
             if any(p.requires_grad for p in m.parameters()): setattr(self.task, n, nn.parallel.DistributedDataParallel(m, ids))
 
+    @contextmanager
+    def in_use(self):
+        "Hold out_dir's lock inside the block (re-entrant; rank 0 locks for all): a second training there gets a one-line OSError."
+        if self._in_use: yield; return
+        err = None
+        if is_main():
+            try: self._lock = lock_folder(self.out)
+            except OSError as e: err = e
+        if world_size() > 1:   # every process fails when rank 0 could not lock
+            box = [None if err is None else (err.errno, err.strerror or str(err))]; dist.broadcast_object_list(box, 0)
+            if box[0] and err is None: err = OSError(*box[0])
+        if err is not None: raise err
+        self._in_use = True
+        try: yield
+        finally:
+            self._in_use = False
+            if self._lock is not None: self._lock.close(); self._lock = None
+
     def save(self, name:str='last') -> Path|None:
         "Checkpoint everything into out_dir/name: rank 0 writes, with the RNG states of every process."
         states = [rng_state()]
         if world_size() > 1: states = [None] * world_size(); dist.all_gather_object(states, rng_state())
         if not is_main(): return None
+        if (self.out/'log.csv').exists(): _fsync(self.out/'log.csv')   # the log is on the disk before the checkpoint it matches
         return save_checkpoint(self.out/name, self.task.modules(), self.optimizers, step=self.step, rng=states[0], rng_ranks=states,
                                best=self.stopper.best, bad_checks=self.stopper.bad_checks, config=asdict(self.cfg))
 
     def restore(self, name:str='last') -> bool:
-        "Resume from out_dir/name if it exists."
-        if not (self.out/name/'trainer.pt').exists(): return False
-        st = load_checkpoint(self.out/name, self.task.modules(), self.optimizers, map_location=self.device)
+        "Resume from out_dir/name, or from the complete copy a killed save left hidden; False if there is neither."
+        folder = self.out/name
+        if find_checkpoint(folder) is None:
+            if folder.exists(): raise ValueError(f'{folder}: incomplete checkpoint (no trainer.pt); delete it to train from the start')
+            return False
+        st = load_checkpoint(folder, self.task.modules(), self.optimizers, map_location=self.device)
         self.step, self.stopper.best, self.stopper.bad_checks = st['step'], st['best'], st['bad_checks']
         states = st.get('rng_ranks') or [st['rng']]
         if len(states) == world_size(): set_rng_state(states[rank()])   # same number of processes: resume exactly
         return True
+
+    def recover(self):
+        "Put back the checkpoints killed saves left hidden in out_dir, and delete stale temporary files (rank 0, holding the lock)."
+        hidden = [m for p in self.out.iterdir() if (m := _COPY.fullmatch(p.name))] if self.out.is_dir() else []
+        for name in {m[1] for m in hidden if (self.out/m[0]).is_dir()}: recover_checkpoint(self.out/name)
+        for m in hidden:
+            if m[2] == 'tmp' and (self.out/m[0]).is_file(): (self.out/m[0]).unlink()
 
     def validate(self) -> dict:
         "Mean of the task's validation numbers over the validation set (and all processes)."
@@ -245,17 +445,26 @@ class Trainer:
         self.history.append(row)
         if not is_main(): return
         path = self.out/'log.csv'; path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
+        rows = io.StringIO(); w = csv.writer(rows)
+        for k, v in row.items():
+            if k != 'step': w.writerow([row['step'], k, v])
+        text, new = rows.getvalue(), not path.exists()
         with open(path, 'a', newline='') as f:
-            w = csv.writer(f)
-            if new: w.writerow(['step', 'key', 'value'])
-            for k, v in row.items():
-                if k != 'step': w.writerow([row['step'], k, v])
+            if new: f.write(LOG_HEADER.decode())
+            f.write(text[:len(text) // 2]); f.flush(); _crash_point('log')   # the kill tests tear a row here
+            f.write(text[len(text) // 2:])
 
     def fit(self) -> list:
-        "Train until max_steps or early stopping; return the logged rows."
+        "Train until max_steps or early stopping, holding out_dir's lock; return the logged rows."
+        with self.in_use():
+            if is_main(): self.recover()
+            if world_size() > 1: dist.barrier()
+            if self.cfg.resume: self.restore()
+            if is_main(): truncate_log(self.out/'log.csv', self.step)
+            return self._train()
+
+    def _train(self) -> list:
         cfg = self.cfg
-        if cfg.resume: self.restore()
         loader = _loader(self.train_ds, cfg, shuffle=True, drop_last=True)
         per_epoch = len(loader)
         if per_epoch == 0: raise ValueError(f'training set of {len(self.train_ds)} items gives no batch of {cfg.batch_size} per process')
@@ -269,6 +478,7 @@ class Trainer:
             for batch in loader:
                 out = self.task.training_step(to_device(batch, self.device), self.step)
                 self.step += 1; bar.update()
+                _crash_point('step')
                 if self.step % cfg.log_every == 0:
                     self.log(dict(step=self.step, **{f'train/{k}': float(v) for k, v in out.items()}))
                     bar.set_postfix({k: f'{float(v):.4g}' for k, v in out.items()})
@@ -344,11 +554,14 @@ def load_config(path=None, # a YAML file, or None for an empty config
     if path is not None:
         path = Path(path)
         if not path.exists(): raise FileNotFoundError(f'{path}: no such config file')
-        cfg = yaml.safe_load(path.read_text()) or {}
+        cfg = read_yaml(path) or {}
+        if not isinstance(cfg, dict): raise ValueError(f'{path}: a training config is a mapping of sections, got {type(cfg).__name__}')
     for o in overrides:
         if '=' not in o: raise ValueError(f'override {o!r} is not of the form key=value')
         k, v = o.split('=', 1)
-        set_dotted(cfg, k.strip(), yaml.safe_load(v))
+        try: value = yaml.safe_load(v)
+        except yaml.YAMLError: raise ValueError(f'override {o!r}: the value is not plain YAML') from None
+        set_dotted(cfg, k.strip(), value)
     return _numbers(cfg)
 
 def train_config(cfg:dict) -> TrainConfig:
@@ -366,9 +579,10 @@ def train(name:str, # a registered task
     tc = train_config(cfg)
     task, train_ds, valid_ds = TASKS[name](cfg)
     trainer = Trainer(task, train_ds, valid_ds, tc)
-    if is_main():
-        import yaml
-        trainer.out.mkdir(parents=True, exist_ok=True)
-        (trainer.out/'config.yaml').write_text(yaml.safe_dump(dict(cfg, task=name), sort_keys=False))
-    trainer.fit()
+    with trainer.in_use():
+        if is_main():
+            import yaml
+            text = yaml.safe_dump(dict(cfg, task=name), sort_keys=False).encode()
+            _write_durably(trainer.out/'config.yaml', lambda f: f.write(text))
+        trainer.fit()
     return trainer

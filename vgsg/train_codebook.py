@@ -174,9 +174,9 @@ def build_vggishish(cfg:dict) -> tuple:
 # %% ../nbs/09a_train_codebook.ipynb #ea8213a9
 def _model_config(folder:Path) -> dict:
     "The config.yaml of a model folder or of the run that wrote a checkpoint folder."
-    import yaml
+    from vgsg.safety import read_yaml
     for p in (folder/'config.yaml', folder.parent/'config.yaml'):
-        if p.exists(): return yaml.safe_load(p.read_text()) or {}
+        if p.exists(): return read_yaml(p) or {}
     raise FileNotFoundError(f'{folder}: no config.yaml in the folder or its parent')
 
 def load_classifier(path) -> tuple:

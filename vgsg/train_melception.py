@@ -140,10 +140,10 @@ def build_melception(cfg:dict) -> tuple:
 # %% ../nbs/09d_train_melception.ipynb #16f488e2
 def run_config(run_dir) -> dict:
     "The config a run was trained with (its `config.yaml`)."
-    import yaml
+    from vgsg.safety import read_yaml
     p = Path(run_dir)/'config.yaml'
     if not p.exists(): raise FileNotFoundError(f'{p}: not a training run (no config.yaml)')
-    return yaml.safe_load(p.read_text())
+    return read_yaml(p)
 
 def load_run(run_dir, which:str='best', device='cpu') -> Melception:
     "The Melception of a run's `best` or `last` checkpoint, float32, in eval mode."
@@ -202,7 +202,7 @@ def _card(cfg:dict, metrics:dict, steps:int, n_par:int, sizes:dict, commands:lis
         '## Reproduce', '```bash', *commands, '```', ''])
 
 def bundle_melception(run_dir, # a finished `vgsg train melception` run
-                      out_dir=None, # default: data/models/melception_small
+                      out_dir=None, # default: the bundled models/melception_small
                       commands=(), # the shell commands that made the run, for the model card
                       notes:str='', # anything else the model card should say (hardware, time)
                       split:str='test') -> dict:

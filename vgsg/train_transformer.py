@@ -14,7 +14,8 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import Dataset, DataLoader
 from .audio import atomic_write, data_dir, bundled
-from .features import FEATURE_DIMS
+from .features import FEATURE_DIMS, CROP_LEN
+from .safety import load_npy, read_yaml
 from .transformer import GPT, GPTConfig, tiny_config, lm_loss, make_optimizer
 from .vqgan import VQModel, grid_to_seq, seq_to_grid
 from .sample import sample
@@ -91,12 +92,13 @@ def _clips(ds) -> list:
     return [str(c) for c in items['clip']] if items is not None else [str(ds[i]['clip']) for i in range(len(ds))]
 
 def read_codes(path, clips:list) -> Tensor|None:
-    "Cached codes at `path` if the file exists and holds exactly `clips`, else None"
+    "Cached codes at `path` if the file is readable and holds exactly `clips`, else None"
     path = Path(path)
     if not path.exists(): return None
-    with np.load(path, allow_pickle=False) as f:
-        if f['clips'].tolist() != list(clips): return None
-        return torch.from_numpy(f['codes'].astype(np.int64))
+    try: f = load_npy(path)
+    except (OSError, ValueError): return None          # unreadable (e.g. cut short): encode again
+    if not isinstance(f, dict) or 'codes' not in f or f.get('clips', np.zeros(0)).tolist() != list(clips): return None
+    return torch.from_numpy(f['codes'].astype(np.int64))
 
 def write_codes(path, codes:Tensor, clips:list) -> Path:
     "Store codes and their clip names atomically"
@@ -136,7 +138,7 @@ def ensure_toy_av(data:dict) -> Path:
 def feature_dataset(data:dict, split:str, n_feats:int=5, feats='pixels'):
     "The `SpecFeatsDataset` of one split named by a `data:` section (`feats=None`: spectrograms only)"
     from vgsg.data import prepared_dataset, vas_dataset, vggsound_dataset
-    kind, kw = data.get('kind', 'toy'), dict(feats=feats, n_feats=n_feats)
+    kind, kw = data.get('kind', 'toy'), dict(feats=feats, n_feats=n_feats, trust=bool(data.get('trust', False)))
     if kind == 'toy': ds = prepared_dataset(ensure_toy_av(data), split, **kw)
     elif kind == 'prepared': ds = prepared_dataset(data['root'], split, **kw)
     elif kind == 'vas': ds = vas_dataset(data.get('root', 'data/vas'), split, data.get(f'{split}_split_file'), **kw)
@@ -197,7 +199,7 @@ class _Through:
 
 def batch_condition(cfg:GPTConfig, batch:dict) -> tuple:
     "(feats, cls) of a batch for a model with condition `cfg.cond` (None where the model does not read it)"
-    feats = batch['feature'].float() if cfg.cond in ('feats', 'feats_class') else None
+    feats = batch['feature'].float() if cfg.cond in ('feats', 'feats_class', 'aligned') else None
     cls = batch['target'] if cfg.cond in ('class', 'feats_class') else None
     return feats, cls
 
@@ -244,8 +246,9 @@ def transformer_data(cfg:dict, # the whole config (codebook, data, model section
     "`CodesDataset`s of `splits` for the model the config describes"
     data, model = cfg.get('data', {}), cfg.get('model', {})
     cond = model.get('cond', 'feats')
-    with_feats = cond in ('feats', 'feats_class')
+    with_feats = cond in ('feats', 'feats_class', 'aligned')
     n_feats = model.get('n_feats', GPT_PRESETS[model.get('preset') or 'paper'].n_feats)
+    if cond == 'aligned': n_feats = CROP_LEN   # all the frames of the clip; the model keeps its prefix's n_feats itself
     out = []
     for split in splits:
         ds = feature_dataset(data, data.get(f'{split}_split', split), n_feats, data.get('features', 'pixels') if with_feats else None)
@@ -324,7 +327,7 @@ def transformer_sampler(gpt:GPT, vq:VQModel, top_k:int|None=None, temperature:fl
 
 # %% ../nbs/09b_train_transformer.ipynb #f8154992
 def bundle_transformer(ckpt, # a checkpoint folder, e.g. runs/transformer_small/best
-                       out=None, # default data/models/transformer_small
+                       out=None, # default: the bundled models/transformer_small
                        card:str='', # MODEL_CARD.md text
                        codebook_path:str|None=None, # record this codebook path instead (relative: to the bundle folder)
                       ) -> Path:
@@ -333,7 +336,7 @@ def bundle_transformer(ckpt, # a checkpoint folder, e.g. runs/transformer_small/
     out = Path(out) if out is not None else data_dir()/BUNDLED_TRANSFORMER
     export_model(ckpt, out, ('gpt',), card, half=True)
     if codebook_path is not None:
-        cfg = yaml.safe_load((out/'config.yaml').read_text())
+        cfg = read_yaml(out/'config.yaml')
         cfg['codebook']['path'] = codebook_path
         atomic_write(out/'config.yaml', lambda p: Path(p).write_text(yaml.safe_dump(cfg, sort_keys=False)))
     return out

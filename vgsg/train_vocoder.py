@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 from .audio import SR, HOP, MelSpectrogram, atomic_write, save_wav, save_figure, fix_length, show_spec, wav_to_mel, data_dir
+from .safety import read_yaml
 from .vocoder import (MELGAN_PAPER, MelGANConfig, Generator, Discriminator, melgan_config, make_optimizers,
                           train_step, bare, prepare_clips, random_windows, mel_l1, spectral_convergence,
                           save_generator, load_generator, count_params)
@@ -172,16 +173,15 @@ def build_vocoder(cfg:dict)->tuple:
 
 # %% ../nbs/09c_train_vocoder.ipynb #5c2750d4
 def bundle_vocoder(run, # a run folder of `vgsg train vocoder`
-                   out, # the model folder to write, e.g. data/models/vocoder_small
+                   out, # the model folder to write, e.g. vgsg/assets/models/vocoder_small
                    ckpt:str='best', # which checkpoint of the run: 'best' or 'last'
                    notes:str='' # extra text for the model card (data, how it was trained, how to reproduce, ...)
                   )->Path:
     "Write the run's generator as an fp16 model folder, with the run's log.csv and MODEL_CARD.md."
-    import yaml
     from vgsg.pipeline import save_model
     run, out = Path(run), Path(out)
     step = checkpoint_step(run/ckpt)
-    training = yaml.safe_load((run/'config.yaml').read_text()) if (run/'config.yaml').exists() else {}
+    training = read_yaml(run/'config.yaml') if (run/'config.yaml').exists() else {}
     save_model(out, load_generator(run/ckpt), dict(step=step, checkpoint=ckpt, training=training), half=True)
     if (run/'log.csv').exists(): atomic_write(out/'log.csv', lambda p: shutil.copyfile(run/'log.csv', p))
     write_model_card(out, notes)
@@ -204,7 +204,7 @@ def write_model_card(out, notes:str='')->Path:
     "MODEL_CARD.md of a bundled vocoder folder (and `info.quality` in its config.yaml, once measured)."
     import yaml
     out = Path(out)
-    meta, G = yaml.safe_load((out/'config.yaml').read_text()), load_generator(out)
+    meta, G = read_yaml(out/'config.yaml'), load_generator(out)
     info, q = meta.get('info') or {}, out/'vocoder_quality.csv'
     table = '(not measured yet: run benchmarks/vocoder_quality.py)'
     if q.exists():

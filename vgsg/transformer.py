@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['N_AUDIO_TOKENS', 'FEAT_DIM', 'CONDS', 'GPTConfig', 'paper_config', 'tiny_config', 'CausalSelfAttention', 'Block',
-           'KVCache', 'GPT', 'lm_loss', 'optimizer_groups', 'make_optimizer']
+           'KVCache', 'FrameTrack', 'frames_seen', 'GPT', 'lm_loss', 'optimizer_groups', 'make_optimizer']
 
 # %% ../nbs/07_transformer.ipynb #dcc52d9b
 import math
@@ -23,7 +23,7 @@ N_AUDIO_TOKENS = 265 # codes per spectrogram: the 5 x 53 grid
 FEAT_DIM = 2048      # RGB (1024) + flow (1024) BN-Inception features, or ResNet-50's 2048
 
 # %% ../nbs/07_transformer.ipynb #bf8e7505
-CONDS = ('feats', 'class', 'feats_class', 'nofeats')
+CONDS = ('feats', 'class', 'feats_class', 'nofeats', 'aligned')
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -32,24 +32,35 @@ class GPTConfig:
     n_layer:int=24
     n_head:int=16
     n_embd:int=1024
-    cond:str='feats'      # 'feats', 'class', 'feats_class' (features then class) or 'nofeats'
+    cond:str='feats'      # 'feats', 'class', 'feats_class' (features then class), 'nofeats' or 'aligned' (ours, below)
     n_feats:int=5         # N feature tokens (unused by 'class')
     feat_dim:int=FEAT_DIM # D, depth of a visual feature
     n_classes:int=309     # classes for the class token (309 VGGSound, 8 VAS)
     n_audio:int=N_AUDIO_TOKENS # codes per spectrogram
     dropout:float=0.0     # embedding, attention and residual dropout (0 in every published config)
+    rows:int=5            # 'aligned': codes per time column (the grid's height)
+    frames_per_col:int=4  # 'aligned': visual frames per time column (212 frames over 53 columns)
+    frame_pad:int=2       # 'aligned': frames of look-behind and of look-ahead each column also sees
 
     def __post_init__(self):
         if self.cond not in CONDS: raise ValueError(f"GPTConfig: cond={self.cond!r} is not one of {CONDS}")
         if self.n_embd % self.n_head: raise ValueError(f"GPTConfig: n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if self.cond == 'aligned' and (self.n_audio % self.rows or self.frame_pad < 0):
+            raise ValueError(f"GPTConfig: 'aligned' needs n_audio={self.n_audio} in columns of rows={self.rows} and frame_pad={self.frame_pad} >= 0")
 
     @property
     def n_cond(self)->int:
         "Number of conditioning tokens prepended to the codes"
-        return dict(feats=self.n_feats, nofeats=self.n_feats, feats_class=self.n_feats + 1, **{'class': 1})[self.cond]
+        return dict(feats=self.n_feats, nofeats=self.n_feats, aligned=self.n_feats, feats_class=self.n_feats + 1, **{'class': 1})[self.cond]
 
     @property
     def block_size(self)->int: return self.n_cond + self.n_audio
+    @property
+    def n_cols(self)->int: return self.n_audio // self.rows
+    @property
+    def n_frames(self)->int:
+        "Frames an 'aligned' model reads per window (212)"
+        return self.frames_per_col * self.n_cols
 
 def paper_config(n_feats:int=5, # 1, 5 or 212 visual features (1 for 'nofeats')
                  cond:str='feats', # see `GPTConfig.cond`
@@ -133,6 +144,27 @@ class KVCache:
     def length(self)->int: return self.k.shape[3]
     def layer(self, i:int)->tuple: return self.k[i], self.v[i]
 
+# %% ../nbs/07_transformer.ipynb #978b2ea2
+class FrameTrack(nn.Module):
+    "Per-column embeddings of the frames each code column spans, +- `frame_pad` frames: (B, n_frames, D) -> (B, n_cols, C)"
+    def __init__(self, cfg:GPTConfig):
+        super().__init__()
+        C, K = cfg.n_embd, cfg.frames_per_col + 2 * cfg.frame_pad
+        self.proj = nn.Linear(cfg.feat_dim, C)
+        self.mix = nn.Conv1d(C, C, K, stride=cfg.frames_per_col, padding=cfg.frame_pad)
+        self.out = nn.Linear(C, C)
+
+    def forward(self, frames:Tensor)->Tensor:
+        x = self.mix(self.proj(frames).transpose(1, 2)).transpose(1, 2)
+        return self.out(F.gelu(x))
+
+def frames_seen(cfg:GPTConfig)->np.ndarray:
+    "(n_audio, n_frames) bool: the frames whose column vector the prediction of each code reads ('aligned')"
+    col = np.arange(cfg.n_audio) // cfg.rows
+    f = np.arange(cfg.n_frames)
+    lo, hi = cfg.frames_per_col * col - cfg.frame_pad, cfg.frames_per_col * (col + 1) - 1 + cfg.frame_pad
+    return (f[None] >= lo[:, None]) & (f[None] <= hi[:, None])
+
 # %% ../nbs/07_transformer.ipynb #9ac35dab
 def _init_weights(m:nn.Module):
     "GPT init: N(0, 0.02) weights, zero biases, LayerNorm (1, 0)"
@@ -156,6 +188,7 @@ class GPT(nn.Module):
         if cfg.cond == 'class': self.embedder = nn.Embedding(cfg.n_classes, C)
         else: self.embedder = nn.Conv1d(cfg.feat_dim, C, kernel_size=1)
         if cfg.cond == 'feats_class': self.class_embedder = nn.Embedding(cfg.n_classes, C)
+        if cfg.cond == 'aligned': self.frame_track = FrameTrack(cfg)
 
     @property
     def n_cond(self)->int: return self.cfg.n_cond
@@ -166,14 +199,28 @@ class GPT(nn.Module):
         f = torch.rand(batch, self.cfg.n_feats, self.cfg.feat_dim, generator=generator, device=dev)
         return f.to(self.pos_emb.device)
 
+    def embed_frames(self, feats:Tensor, # 'aligned': (B, n_frames, feat_dim) frames of the window
+                    )->Tensor: # (B, n_cols, n_embd) column vectors, or None for the other conditions
+        "The 'aligned' model's frame track: one vector per time column"
+        c = self.cfg
+        if c.cond != 'aligned': return None
+        if feats is None or feats.dim() != 3 or tuple(feats.shape[1:]) != (c.n_frames, c.feat_dim):
+            raise ValueError(f"GPT('aligned'): feats must have shape (B, {c.n_frames}, {c.feat_dim}), got {None if feats is None else tuple(feats.shape)}")
+        w = self.frame_track.proj.weight
+        return self.frame_track(feats.to(w.device, w.dtype))
+
     def embed_cond(self, batch:int, # number of sequences B
-                   feats:Tensor=None, # (B, n_feats, feat_dim) visual features ('nofeats': drawn when None)
+                   feats:Tensor=None, # (B, n_feats, feat_dim) visual features ('nofeats': drawn when None; 'aligned': (B, n_frames, feat_dim))
                    cls:Tensor=None, # (B,) int class indices
                    generator:torch.Generator=None, # for the 'No Feats' noise
+                   track:Tensor=None, # 'aligned': `embed_frames(feats)` if already computed
                   )->Tensor: # (B, n_cond, n_embd)
         "Embed the condition into `n_cond` tokens"
         c, parts = self.cfg, []
-        if c.cond in ('feats', 'feats_class', 'nofeats'):
+        if c.cond == 'aligned':
+            if track is None: track = self.embed_frames(feats)
+            feats = feats[:, torch.as_tensor(subsample_indices(c.n_feats, c.n_frames), device=feats.device)]
+        if c.cond in ('feats', 'feats_class', 'nofeats', 'aligned'):
             if feats is None and c.cond == 'nofeats': feats = self.random_feats(batch, generator)
             want = (batch, c.n_feats, c.feat_dim)
             if feats is None or tuple(feats.shape) != want:
@@ -184,7 +231,25 @@ class GPT(nn.Module):
             if cls is None or cls.numel() != batch: raise ValueError(f"GPT({c.cond!r}): cls must hold {batch} class indices")
             emb = self.embedder if c.cond == 'class' else self.class_embedder
             parts.append(emb(cls.to(self.pos_emb.device).view(batch, 1)))
-        return torch.cat(parts, 1)
+        x = torch.cat(parts, 1)
+        if c.cond == 'aligned': x = torch.cat([x[:, :-1], x[:, -1:] + track[:, :1]], 1)  # it predicts code 0: column 0
+        return x
+
+    def predicted_columns(self, pos:Tensor)->Tensor:
+        "The time column of the code that the output at each position `pos` predicts (the code at p predicts p + 1)"
+        c = self.cfg
+        return (pos - c.n_cond + 1).div(c.rows, rounding_mode='floor').clamp(0, c.n_cols - 1)
+
+    def embed_codes(self, idx:Tensor, # (B, T) codes
+                    track:Tensor=None, # 'aligned': (B, n_cols, n_embd) from `embed_frames`
+                    pos:Tensor=None, # (T,) their positions; default n_cond, n_cond + 1, ...
+                   )->Tensor: # (B, T, n_embd)
+        "Token embeddings of codes; 'aligned' adds the column vector of the code each one predicts"
+        x = self.tok_emb(idx)
+        if self.cfg.cond != 'aligned': return x
+        if track is None: raise ValueError("GPT('aligned'): the codes need the frame track (see `embed_frames`)")
+        if pos is None: pos = torch.arange(self.n_cond, self.n_cond + idx.shape[1], device=idx.device)
+        return x + track.index_select(1, self.predicted_columns(pos))
 
     def new_cache(self, batch:int, length:int=None)->KVCache:
         "An empty key/value cache for `batch` sequences, on the model's device and dtype"
@@ -221,7 +286,8 @@ class GPT(nn.Module):
         B, T = idx.shape
         if self.n_cond + T > self.cfg.block_size:
             raise ValueError(f"GPT: {self.n_cond} condition tokens + {T} codes exceed block_size {self.cfg.block_size}")
-        x = torch.cat([self.embed_cond(B, feats, cls, generator), self.tok_emb(idx)], 1)
+        track = self.embed_frames(feats)
+        x = torch.cat([self.embed_cond(B, feats, cls, generator, track), self.embed_codes(idx, track)], 1)
         logits, att = self.step(x, need_attn=return_attn)
         return (logits, att) if return_attn else logits
 

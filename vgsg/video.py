@@ -8,14 +8,15 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import av
 from .audio import SR, SECONDS, atomic_write
 
 # %% auto #0
 __all__ = ['FPS', 'MIN_SEEK', 'REASONS', 'n_frames_for', 'VideoError', 'open_media', 'video_stream', 'audio_stream',
-           'write_video', 'make_test_clip', 'VideoInfo', 'probe', 'read_audio', 'read_frames', 'grey_index', 'loop_to',
-           'Clip', 'load_clip', 'mux_audio', 'BatchReport', 'run_batch']
+           'write_video', 'make_test_clip', 'VideoInfo', 'probe', 'read_audio', 'FrameSize', 'decode_size',
+           'read_frames', 'grey_index', 'loop_to', 'Clip', 'load_clip', 'mux_audio', 'BatchReport', 'run_batch']
 
 # %% ../nbs/01_video.ipynb #eedd45bb
 FPS = 21.5         # frame rate of the visual features (facts §1.1); SR = 22050 and SECONDS = 10 come from vgsg.audio
@@ -174,6 +175,18 @@ def read_audio(path,                 # video or audio file
     return wav[:limit] if stop is not None else wav
 
 # %% ../nbs/01_video.ipynb #51d08770
+@dataclass(frozen=True)
+class FrameSize:
+    "A decode size chosen from the source's: `rule(height, width)` → (height, width), shrunk with `interpolation`."
+    rule:Callable                 # (source height, source width) -> (height, width)
+    interpolation:str = 'AREA'    # FFmpeg swscale filter: 'AREA', 'BILINEAR', 'BICUBIC', ...
+
+def decode_size(size,            # (height, width), a `FrameSize`, or None (the source's size)
+                height:int, width:int) -> tuple:
+    "The (height, width) a `height`×`width` source frame is decoded at."
+    if isinstance(size, FrameSize): size = size.rule(height, width)
+    return (height, width) if size is None else (int(size[0]), int(size[1]))
+
 def _frame_times(c, s, start):
     "Decode stream `s` from `start` s on, yielding (time relative to stream start, frame)."
     t0 = float((s.start_time or 0) * s.time_base)
@@ -183,33 +196,39 @@ def _frame_times(c, s, start):
         yield (f.time - t0 if f.time is not None else i / rate), f
 
 def _to_rgb(f, size):
-    "RGB uint8 array of frame `f`, resized to `size`=(height, width) if given."
-    if size is None: return f.to_ndarray(format='rgb24')
-    return f.to_ndarray(format='rgb24', height=size[0], width=size[1])
+    "RGB uint8 array of frame `f` at `decode_size(size, ...)`, scaled by FFmpeg in the same pass as the conversion."
+    h, w = decode_size(size, f.height, f.width)
+    if (h, w) == (f.height, f.width): return f.to_ndarray(format='rgb24')
+    interp = size.interpolation if isinstance(size, FrameSize) else None
+    return f.to_ndarray(format='rgb24', height=h, width=w, interpolation=interp)
+
+def _on_screen(c, s, times, path=''):
+    "Yield (k, frame) for increasing `times`: the last frame of `s` whose time is <= times[k] (else the first frame)."
+    j, prev = 0, None
+    for t, f in _frame_times(c, s, times[0] if len(times) else 0):
+        while j < len(times) and times[j] < t - 1e-6:
+            yield j, (prev if prev is not None else f); j += 1
+        if j == len(times): return
+        prev = f
+    if prev is None and len(times): raise VideoError(path or c.name, 'zero_duration', 'the video stream has no frames')
+    for k in range(j, len(times)): yield k, prev
 
 # %% ../nbs/01_video.ipynb #b8cf1031
 def read_frames(path,                # video file
                 times,               # seconds from the stream start, any order, repeats allowed
-                size:tuple=None):    # (height, width) of the output frames; None keeps the source size
+                size=None):          # (height, width), a `FrameSize` rule, or None to keep the source size
     "Frames (len(times), H, W, 3) uint8: for each time, the last frame whose timestamp is <= it."
     times = np.asarray(times, float)
     order, out = np.argsort(times, kind='stable'), [None] * len(times)
     with open_media(path) as c:
-        s = video_stream(c, path)
-        j, prev, prev_rgb = 0, None, None
+        s, last, rgb = video_stream(c, path), None, None
         try:
-            for t, f in _frame_times(c, s, times.min() if len(times) else 0):
-                while j < len(times) and times[order[j]] < t - 1e-6:
-                    if prev_rgb is None: prev_rgb = _to_rgb(prev if prev is not None else f, size)
-                    out[order[j]] = prev_rgb; j += 1
-                if j == len(times): break
-                prev, prev_rgb = f, None
-            if prev is None and len(times): raise VideoError(path, 'zero_duration', 'the video stream has no frames')
-            while j < len(times):
-                if prev_rgb is None: prev_rgb = _to_rgb(prev, size)
-                out[order[j]] = prev_rgb; j += 1
+            for k, f in _on_screen(c, s, times[order], path):
+                if f is not last: last, rgb = f, _to_rgb(f, size)
+                out[order[k]] = rgb
         except av.error.FFmpegError as e: raise _decode_error(path, e) from None
-    return np.stack(out) if out else np.zeros((0, *(size or (0, 0)), 3), np.uint8)
+    empty = size if isinstance(size, (tuple, list)) else (0, 0)
+    return np.stack(out) if out else np.zeros((0, *empty, 3), np.uint8)
 
 # %% ../nbs/01_video.ipynb #25b59db1
 def grey_index(frames, step:int=4):
@@ -240,7 +259,7 @@ def load_clip(path,                  # video file
               start:float=0.,        # where to start in the source, seconds
               fps:float=FPS,         # output frame rate
               sr:int=SR,             # output sample rate
-              size:tuple=None,       # (height, width) of frames; None keeps the source size
+              size=None,             # (height, width), a `FrameSize` rule, or None to keep the source size
               audio:bool=True,       # decode the audio (then the file must have an audio stream)
               frame_idx=None):       # which of the `n_frames_for(seconds, fps)` frames to decode; None: all
     "Decode `seconds` of video (frames at `fps`) and audio (mono at `sr`) from `start`, looping short clips."
@@ -260,42 +279,104 @@ def load_clip(path,                  # video file
     return Clip(frames, wav, idx, str(path), start, period, seconds, fps, sr, dur)
 
 # %% ../nbs/01_video.ipynb #55327fc1
-def _copy_packets(c, vin, out, vout):
-    "Remux the packets of stream `vin` of input `c` into stream `vout` of `out`, unchanged."
+class _NoCopy(Exception):
+    "The video stream cannot be copied packet by packet for this time range."
+
+def _pieces(length:float, period:float) -> list:
+    "(offset, span) in seconds of each repetition of a `period`-s source that fills `length` s."
+    n = max(1, math.ceil(length / period - 1e-9))
+    return [(k * period, min(period, length - k * period)) for k in range(n)]
+
+class _AudioFeed:
+    "Encodes a mono waveform as AAC into `out` a second at a time, only as far as the video has got."
+    def __init__(self, out, wav, sr):
+        self.out, self.s, self.sr, self.done = out, _new_audio_stream(out, sr), sr, 0
+        self.wav = np.clip(np.asarray(wav, np.float32), -1, 1)
+
+    def until(self, seconds:float):
+        "Encode the samples up to one second past `seconds`."
+        stop = min(len(self.wav), round((seconds + 1) * self.sr))
+        while self.done < stop:
+            n = min(self.sr, stop - self.done)
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(self.wav[None, self.done:self.done + n]), format='fltp', layout='mono')
+            f.sample_rate, f.pts = self.sr, self.done
+            self.out.mux(self.s.encode(f)); self.done += n
+
+    def close(self):
+        "Encode the rest and flush the encoder."
+        self.until(len(self.wav) / self.sr)
+        self.out.mux(self.s.encode(None))
+
+# %% ../nbs/01_video.ipynb #260da03b
+def _copy_piece(c, vin, out, vout, feed, start, span, offset):
+    "Remux the packets of `vin` from the keyframe at `start` s for `span` s (decode order, B-frame delay allowed for), their times moved to `offset` s."
+    tb = vin.time_base
+    first = (vin.start_time or 0) + round(start / tb)
+    c.seek(first, stream=vin, backward=True)
+    shift = stop = None
     for p in c.demux(vin):
         if p.dts is None: continue
-        p.stream = vout
+        if p.pts is None: raise _NoCopy('a packet without a timestamp')
+        if shift is None:
+            if not p.is_keyframe or abs(p.pts - first) * tb > 0.5 / float(vin.average_rate or 25):
+                raise _NoCopy(f'no keyframe at {start:g} s')
+            shift, stop, delay = round(offset / tb) - p.pts, p.pts + round(span / tb), p.pts - p.dts
+        if p.dts + delay >= stop: break
+        p.pts, p.dts, p.stream = p.pts + shift, p.dts + shift, vout
+        feed.until(float(p.dts * tb))
         out.mux(p)
 
-def _reencode_with_audio(path, out, wav, sr):
-    "Decode all frames of `path`, encode them as H.264 at the stream's average rate, plus `wav` as AAC."
+def _remux(path, out, wav, sr, start, pieces):
+    "Write the video packets of every piece unchanged (no decoding), with `wav` as AAC."
+    with open_media(path) as c:
+        vin = video_stream(c, path)
+        vout, feed = out.add_stream_from_template(vin), _AudioFeed(out, wav, sr)
+        for offset, span in pieces: _copy_piece(c, vin, out, vout, feed, start, span, offset)
+        feed.close()
+
+# %% ../nbs/01_video.ipynb #66ab4253
+def _reencode(path, out, wav, sr, start, pieces):
+    "Decode the picture frame by frame and encode each as H.264 at the source's size and average rate, with `wav` as AAC."
     with open_media(path) as c:
         s = video_stream(c, path)
-        fps = float(s.average_rate or 25)
-        frames = np.stack([f.to_ndarray(format='rgb24') for f in c.decode(s)])
-    vs, s = _new_video_stream(out, fps, *frames.shape[1:3]), _new_audio_stream(out, sr)
-    _encode_frames(out, vs, frames)
-    _encode_wav(out, s, wav, sr)
+        rate = Fraction(s.average_rate or 25).limit_denominator(1000)
+        vs = _new_video_stream(out, rate, s.codec_context.height, s.codec_context.width)
+    feed, fps = _AudioFeed(out, wav, sr), float(rate)
+    try:
+        for offset, span in pieces:
+            j = np.arange(math.ceil(offset * fps - 1e-9), math.ceil((offset + span) * fps - 1e-9))
+            with open_media(path) as c:
+                for k, f in _on_screen(c, video_stream(c, path), start + j / fps - offset, path):
+                    g = f.reformat(width=vs.width, height=vs.height, format='yuv420p')
+                    g.pts, g.time_base = int(j[k]), 1 / rate
+                    feed.until(j[k] / fps)
+                    out.mux(vs.encode(g))
+    except av.error.FFmpegError as e: raise _decode_error(path, e) from None
+    out.mux(vs.encode())
+    feed.close()
 
 # %% ../nbs/01_video.ipynb #0d36180a
+def _write_mp4(tmp, how, *args):
+    "Write an mp4 at `tmp` with `how(path, out, ...)`."
+    with av.open(str(tmp), 'w', format='mp4') as out: how(*args[:1], out, *args[1:])
+
 def mux_audio(video_path,          # source video (its audio, if any, is dropped)
               wav:np.ndarray,      # new mono waveform in [-1, 1]
               out_path,            # output .mp4
-              sr:int=SR):          # sample rate of `wav`
-    "Write `out_path`: the video stream of `video_path` copied as is, plus `wav` encoded as AAC."
+              sr:int=SR,           # sample rate of `wav`
+              start:float=0.):     # where the picture starts in the source, seconds
+    "Write `out_path`: the picture of `video_path` from `start` (copied where possible, looped if short) for the length of `wav`, plus `wav` as AAC."
     wav = np.asarray(wav, np.float32).reshape(-1)
     if not len(wav): raise ValueError(f"{out_path}: empty waveform")
-    def copy(tmp):
-        with open_media(video_path) as c, av.open(str(tmp), 'w', format='mp4') as out:
-            vin = video_stream(c, video_path)
-            vout, s = out.add_stream_from_template(vin), _new_audio_stream(out, sr)
-            _copy_packets(c, vin, out, vout)
-            _encode_wav(out, s, wav, sr)
-    def reencode(tmp):
-        with av.open(str(tmp), 'w', format='mp4') as out: _reencode_with_audio(video_path, out, wav, sr)
-    try: return atomic_write(out_path, copy)
-    except VideoError: raise
-    except (av.error.FFmpegError, ValueError): return atomic_write(out_path, reencode)
+    dur = probe(video_path).duration
+    if dur <= 0: raise VideoError(video_path, 'zero_duration')
+    if start >= dur: raise VideoError(video_path, 'bad_start', f'start {start:g} s, duration {dur:g} s')
+    args = (video_path, wav, sr, start, _pieces(len(wav) / sr, dur - start))
+    def write(tmp):
+        try: _write_mp4(tmp, _remux, *args)
+        except VideoError: raise
+        except (av.error.FFmpegError, ValueError, OSError, _NoCopy): _write_mp4(tmp, _reencode, *args)
+    return atomic_write(out_path, write)
 
 # %% ../nbs/01_video.ipynb #36d2881a
 @dataclass

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from safetensors.torch import save_file, load_file, safe_open
+from .safety import load_torch
 from .vqgan import count_params  # one parameter counter for every model
 from .audio import SR, HOP, N_FFT, N_MELS, MelSpectrogram, griffin_lim, load_audio, check_waveform, atomic_write, bundled
 
@@ -328,11 +329,12 @@ def _generator_file(path:Path)->Path:
 
 def load_generator(path, # a .safetensors file, a model folder, a checkpoint or run folder, or an original `*.pt`
                    cfg:MelGANConfig|None=None, # the layout (default: from the file / run; the paper's for a `.pt`)
-                   device='cpu')->Generator:
-    "A `Generator` (float32, training mode) with the weights of `path`."
+                   device='cpu',
+                   trust:bool=False)->Generator: # full unpickling of a `.pt` (can run code!): only for files you trust
+    "A `Generator` (float32, training mode) with the weights of `path` (a `.pt` is read with the restricted unpickler)."
     path = _generator_file(Path(path))
     if path.suffix == '.safetensors': cfg, sd = cfg or _config_of(path), load_file(str(path))
-    else: cfg, sd = cfg or MELGAN_PAPER, torch.load(path, map_location='cpu', weights_only=True)
+    else: cfg, sd = cfg or MELGAN_PAPER, load_torch(path, trust)
     G = Generator(cfg)
     try: G.load_state_dict({k: v.float() for k, v in sd.items()})
     except RuntimeError as e: raise ValueError(f'{path}: weights do not fit a generator with {cfg}: {e}') from e
@@ -396,16 +398,19 @@ class Vocoder:
     "Mel (80, T) or (B, 80, T) in [0, 1] → float32 waveform (T·256,) or (B, T·256)."
     n_mels = N_MELS
     device = 'cpu'
-    def __call__(self, mel)->np.ndarray:
+    def __call__(self, mel,
+                 seed:int|list=0 # for vocoders that draw random numbers: one seed, or one per spectrogram
+                )->np.ndarray:
         x, batched = as_mel_batch(mel, self.n_mels, self.device)
-        y = self.vocode_batch(x)
+        y = self.vocode_batch(x, seed)
         return y if batched else y[0]
-    def vocode_batch(self, mel:Tensor)->np.ndarray: raise NotImplementedError
+    def vocode_batch(self, mel:Tensor, seed:int|list=0)->np.ndarray: raise NotImplementedError
 
 class GriffinLimVocoder(Vocoder):
-    "Griffin-Lim phase reconstruction from the inverted mel (no weights; metallic but robust)."
-    def __init__(self, n_iter:int=32): self.n_iter = n_iter
-    def vocode_batch(self, mel:Tensor)->np.ndarray: return np.stack([griffin_lim(m, self.n_iter) for m in mel])
+    "Griffin-Lim phase reconstruction from the inverted mel, in torch (no weights; metallic but robust)."
+    def __init__(self, n_iter:int=32, # Griffin-Lim iterations
+                 device='cpu'): self.n_iter, self.device = n_iter, device
+    def vocode_batch(self, mel:Tensor, seed:int|list=0)->np.ndarray: return griffin_lim(mel, self.n_iter, seed)
 
 class MelGANVocoder(Vocoder):
     "A MelGAN generator for inference: folded weight norm, eval mode, chunks for long inputs."
@@ -419,7 +424,7 @@ class MelGANVocoder(Vocoder):
     def from_file(cls, path, device='cpu', **kwargs):
         "Load a generator with `load_generator` and wrap it."
         return cls(load_generator(path, device=device), device, **kwargs)
-    def vocode_batch(self, mel:Tensor)->np.ndarray:
+    def vocode_batch(self, mel:Tensor, seed:int|list=0)->np.ndarray:   # deterministic: `seed` is not used
         return vocode(self.G, mel, self.chunk_frames).float().cpu().numpy()
 
 # %% ../nbs/08_vocoder.ipynb #5a34d761

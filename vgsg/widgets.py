@@ -211,7 +211,7 @@ def draw_sample(pipe:Pipeline, feats:torch.Tensor|None, # from `video_condition`
                  return_attn=attention, batch=1)
     codes, attn = out if attention else (out, None)
     spec = pipe.codes_to_specs(codes)
-    wav = np.asarray(pipe.vocoder(spec), np.float32).reshape(-1)
+    wav = np.asarray(pipe.vocoder(spec, seed=seed), np.float32).reshape(-1)
     att = None if attn is None else attention_over_cond(attn[0].cpu(), pipe.gpt.cfg.n_cond, codes.shape[1])
     return Sample(codes[0].cpu(), spec[0], wav, (pipe.opinions(spec) or [[]])[0], att, top_x, temperature, seed,
                   time.perf_counter() - clock)
@@ -224,8 +224,8 @@ def _shown(w, on:bool): w.layout.display = None if on else 'none'
 
 class Sampler:
     "The paper's sampling interface (Fig. 19) as ipywidgets: choose models, class and video; inspect; generate."
-    def __init__(self, models=None, # a ModelSet, a model-set folder or a folder of them; None: data/models
-                 videos=None, # a folder of videos or one video file; None: data/examples
+    def __init__(self, models=None, # a ModelSet, a model-set folder or a folder of them; None: the bundled models
+                 videos=None, # a folder of videos or one video file; None: the bundled examples
                  background:bool=True, # sample in a thread, so the kernel stays free; False: in the click handler
                  device='cpu', max_samples:int=8):
         self.device, self.background = device, background

@@ -6,7 +6,8 @@
 2. Starts JupyterLab there on 127.0.0.1 (a free port, no token, its own settings and workspace folders).
 3. Runs `tests/browser/widgets.mjs` (playwright-core driving Debian's headless Chromium): open the notebook,
    run all cells, wait for the Sampler, drag the top-X slider, click Generate, wait for the new `<audio>`
-   players and spectrogram `<img>`s; screenshots and result.json go to the output folder.
+   players and spectrogram `<img>`s, then draws again at the smallest and largest top-X; screenshots, a strip of
+   those three draws (`topx_strip.png`) and result.json go to the output folder.
 4. Stops JupyterLab (and its kernel) whatever happened.
 Exit status 0 when the browser check passed.
 """
@@ -71,6 +72,18 @@ def stop_lab(proc:subprocess.Popen):
         except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
 
 
+def strip(out:Path, names=('strip_1.png', 'strip_2.png', 'strip_3.png'), width:int=560) -> Path|None:
+    "The strip frames side by side (each scaled to `width` px), as `topx_strip.png`; None if a frame is missing."
+    from PIL import Image
+    if not all((out/n).exists() for n in names): return None
+    frames = [Image.open(out/n).convert('RGB') for n in names]
+    frames = [f.resize((width, round(f.height * width / f.width)), Image.LANCZOS) for f in frames]
+    canvas = Image.new('RGB', (width * len(frames) + 8 * (len(frames) - 1), max(f.height for f in frames)), 'white')
+    for k, f in enumerate(frames): canvas.paste(f, (k * (width + 8), 0))
+    canvas.save(out/'topx_strip.png', optimize=True)
+    return out/'topx_strip.png'
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--out', default=str(REPO/'out'/'browser'), help='screenshots, result.json and logs')
@@ -99,6 +112,7 @@ def main():
             done = subprocess.run(['node', str(HERE/'widgets.mjs'), url + 'lab/tree/widgets_demo.ipynb', str(out)],
                                   env=env, timeout=args.timeout + 30)
             code = done.returncode
+            if path := strip(out): print(f'test-browser: top-X strip in {path}', flush=True)
         except subprocess.TimeoutExpired:
             print('test-browser: the browser check ran out of time', flush=True); code = 1
         finally:

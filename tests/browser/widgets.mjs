@@ -97,6 +97,29 @@ try {
   await page.locator('.vgsg-samples').scrollIntoViewIfNeeded();
   await shot('2_generated.png');
   await shot('3_sampler_widget.png', page.locator('.vgsg-sampler'));
+
+  // a strip of frames: the slider and the samples drawn at the current top-X, then at the smallest and the largest X
+  const frame = async name => {
+    const a = await page.locator('.vgsg-topx').boundingBox(), b = await page.locator('.vgsg-samples').boundingBox();
+    const clip = { x: b.x, y: a.y - 8, width: b.width, height: b.y + b.height - a.y + 8 };
+    await page.screenshot({ path: join(outDir, name), clip }); res.screenshots.push(join(outDir, name));
+  };
+  await frame('strip_1.png');
+  const xs = [topX];
+  for (const [k, dx] of [[2, -600], [3, 1200]]) {
+    const h = await page.locator('.vgsg-topx .noUi-handle').first().boundingBox();
+    await page.mouse.move(h.x + h.width / 2, h.y + h.height / 2); await page.mouse.down();
+    await page.mouse.move(h.x + h.width / 2 + dx, h.y + h.height / 2, { steps: 10 }); await page.mouse.up();
+    const x = Number((await waitFor('the slider readout', s => Number(s.readout) !== xs[xs.length - 1], 10000)).readout);
+    await page.locator('.vgsg-generate').click();
+    await waitFor(`samples at top-X ${x}`, s => s.titles.length === 2 && s.titles.every(t => t.includes(`top-X ${x} `)) &&
+                  s.sample_img >= 4 && s.progress.some(t => /2 of 2 samples/.test(t)), 240000);
+    await page.waitForTimeout(500);
+    await frame(`strip_${k}.png`); xs.push(x);
+  }
+  check('strip: samples redrawn at each top-X', xs.length === 3 && xs[1] < xs[0] && xs[2] > xs[0], JSON.stringify(xs));
+  res.strip_top_x = xs;
+  lap('strip frames');
 } catch (e) {
   failed = true; res.error = String(e).slice(0, 1000); console.log(`FAIL ${res.error}`);
   await shot('error.png').catch(() => {});
