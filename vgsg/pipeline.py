@@ -309,9 +309,10 @@ class Pipeline:
         seeds = [sample_seed(seed, k) for k in range(n_samples)]
         cls_t = None if cls is None else torch.tensor([cls], device=self.device)
         n_cols = n_columns(seconds) if seconds > SECONDS else None
-        outs = [sample(self.gpt, feats, cls=cls_t, n_cols=n_cols, top_k=top_k, temperature=temperature, return_attn=return_attn,
-                       generator=torch.Generator(self.device).manual_seed(s), batch=1) for s in seeds]   # one seed per sample
-        codes, attn = (torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])) if return_attn else (torch.cat(outs), None)
+        gens = [torch.Generator(self.device).manual_seed(s) for s in seeds]   # one stream per sample, drawn in one batch
+        out = sample(self.gpt, feats, cls=cls_t, n_samples=n_samples, n_cols=n_cols, top_k=top_k, temperature=temperature,
+                     return_attn=return_attn, generator=gens, batch=1)
+        codes, attn = out if return_attn else (out, None)
         t['sampling'] = time.perf_counter() - clock; clock = time.perf_counter()
         specs = self.codes_to_specs(codes)
         t['decode'] = time.perf_counter() - clock; clock = time.perf_counter()
