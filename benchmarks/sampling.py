@@ -144,6 +144,7 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', default=None, help='also write the rows to this file')
+    p.add_argument('--results-md', default=None, help='write the table as this named section of benchmarks/RESULTS.md')
     a = p.parse_args(argv)
     dev = torch.device(a.device)
     if dev.type == 'cuda' and not torch.cuda.is_available(): p.error('--device cuda: no CUDA device')
@@ -202,6 +203,18 @@ def main(argv=None):
           'logit err = |logits - plain decoder logits| / |plain decoder logits| for one step')
     if a.json:
         with open(a.json, 'w') as f: json.dump(rows, f, indent=1)
+    if a.results_md: write_results(a.results_md, rows, ref_steps)
     return rows
+
+COLS = ['config', 'cond', 'n_feats', 'batch', 'dtype', 'mode', 'params', 'step_s', 'sample_s', 'ref_sample_s', 'speedup',
+        'paired_step_s', 'stream_s', 'step_over_stream']
+
+def write_results(name, rows, ref_steps):
+    "The rows as the `sampling.py: <name>` section of RESULTS.md"
+    from results_md import write_section, md_table
+    write_section(f'sampling.py: {name}', f'Sampling speed (`sampling.py`, {name})', md_table(rows, COLS) + ['',
+        f'step = our cached step (s); ref = the original loop (a full forward per code, timed over {ref_steps} steps); '
+        'paired_step_s and stream_s = medians of single cached steps and single passes of matrix-vector products over '
+        'every Linear weight, timed alternately; step_over_stream = their ratio (1 = the step costs one pass over the weights).'])
 
 if __name__ == '__main__': main()

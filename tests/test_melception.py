@@ -1,5 +1,5 @@
 "Tests of vgsg.melception: architecture vs the original's keys and counts, features, statistics, training, I/O."
-import os
+import json
 from pathlib import Path
 import numpy as np
 import pytest
@@ -11,7 +11,9 @@ from vgsg.melception import (Melception, MelceptionConfig, n_params, state_dict_
 
 # sha256 of the non-comment lines of the original's state-dict dump (keys/melception.txt, 580 lines)
 REFERENCE_SHA256 = 'c8f9e63bde00863189572690cda4aecc2c736b86f43c70aec756ce05aa519dce'
-REFERENCE_FILE = Path(os.environ.get('VGSG_REFERENCE', '/work/shared/reference')) / 'keys' / 'melception.txt'
+KEYS = Path(__file__).resolve().parent / 'keys'   # the original's key/shape dumps and parameter counts (keys/README.md)
+REFERENCE_FILE = KEYS / 'melception.txt'
+COUNTS = json.loads((KEYS / 'param_counts.json').read_text())
 
 
 @pytest.fixture(scope='module')
@@ -25,9 +27,9 @@ def tiny(n_classes=4, seed=0):
 
 
 def test_parameter_counts(paper):
-    assert n_params(paper) == 25_213_450
-    assert n_params(paper.AuxLogits) == 2_795_317
-    with torch.device('meta'): assert n_params(Melception(MelceptionConfig(aux_logits=False))) == 22_418_133
+    assert n_params(paper) == COUNTS['melception_all_incl_aux'] == 25_213_450
+    assert n_params(paper.AuxLogits) == COUNTS['melception_aux_logits']
+    with torch.device('meta'): assert n_params(Melception(MelceptionConfig(aux_logits=False))) == COUNTS['melception_without_aux']
     assert paper.fc.weight.shape == (309, 2048)
 
 
@@ -35,9 +37,8 @@ def test_state_dict_matches_the_original_dump(paper):
     lines = state_dict_lines(paper)
     assert keys_sha256(lines) == REFERENCE_SHA256
     assert list(paper.state_dict())[:2] == list(STATS_KEYS)
-    if REFERENCE_FILE.exists():  # the readable comparison, where the reference dump is at hand
-        ref = [l for l in REFERENCE_FILE.read_text().splitlines() if l and not l.startswith('#')]
-        assert lines == ref
+    ref = [l for l in REFERENCE_FILE.read_text().splitlines() if l and not l.startswith('#')]
+    assert lines == ref
 
 
 def test_inception_units_as_torchvision(paper):

@@ -37,6 +37,9 @@ RUNS = {
     'torchrun --nproc_per_node 2 $(which vgsg) train transformer -c configs/transformer_small.yaml':
         'torchrun --nproc_per_node 2 vgsg train transformer -c configs/transformer_small.yaml -o runs/transformer_ddp --set '
         + ' '.join(TINY_TRAIN),
+    'vgsg evaluate --models runs/transformer_small/best --data runs/toy -o runs/eval/transformer_small':
+        'test:test_evaluate_cli.py::test_generate_then_score',   # the scratch folder's tiny toy split is too small for ISc's 10 splits
+    'vgsg evaluate runs/eval/transformer_small --data runs/toy --metrics fid,mkl': 'test:test_evaluate_cli.py::test_score_a_samples_folder',
     # using the published weights
     'wget https://a3s.fi/swift/v1/AUTH_a235c0f452d648828f745589cde1219a/specvqgan_public/models/2021-06-03T09-34-10_vggsound_transformer.tar.gz':
         'offline:a download; the conversion of such a checkpoint is tested below on a file of the same layout',

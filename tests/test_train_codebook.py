@@ -11,14 +11,6 @@ from vgsg.train_codebook import (CodebookTask, load_classifier, load_codebook, m
                                  export_model, spec_stats)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Tiny models on a busy 2-core machine: one thread is many times faster than two spinning OpenMP threads."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
     "Two classes, two 2-s clips each: one training and one validation clip per class."

@@ -1,5 +1,5 @@
 "Tests of vgsg.transformer and vgsg.sample that do not fit in the notebooks (07_transformer, 07a_sample)."
-import copy, os, sys
+import copy, sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ from vgsg.transformer import GPT, GPTConfig, paper_config, tiny_config, lm_loss
 from vgsg.sample import Decoder, sample, sample_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = Path(os.environ.get('VGSG_REFERENCE', ROOT.parent / 'shared' / 'reference')) / 'keys'
+KEYS = ROOT / 'tests' / 'keys'   # the original's key/shape dumps (keys/README.md)
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 
 
@@ -28,18 +28,10 @@ def both(m, seed=0, **kw):
     return sample(m, generator=gen(seed), **kw), sample_reference(m, generator=gen(seed), **kw)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize('n, name', [(1, '1feat'), (5, '5feats'), (212, '212feats')])
 def test_keys_equal_the_official_files(n, name):
-    "Every transformer.* key and shape of the published checkpoints, in order (needs the reference folder)"
+    "Every transformer.* key and shape of the published checkpoints, in order"
     f = KEYS / f'vggsound_transformer_{name}.txt'
-    if not f.exists(): pytest.skip(f'{f} not available (set VGSG_REFERENCE)')
     rows = [l.split('\t') for l in f.read_text().splitlines() if l.startswith('transformer.')]
     want = [(k[len('transformer.'):], tuple(int(x) for x in s.strip('()').split(',') if x.strip())) for k, s, _ in rows]
     with torch.device('meta'): m = GPT(paper_config(n))

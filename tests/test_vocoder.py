@@ -12,13 +12,11 @@ from vgsg.train import Trainer, TrainConfig, load_checkpoint
 from vgsg.train_vocoder import VocoderTask, RandomWindows, ClipSegments, toy_clips
 
 torch.set_num_threads(1)
-KEYS = [Path(__file__).resolve().parent/'keys', Path(__file__).resolve().parents[2]/'shared'/'reference'/'keys']
+KEYS = Path(__file__).resolve().parent/'keys'   # the original's key/shape dumps (keys/README.md)
 
 def read_keys(name):
     "(key, shape) pairs of a keys/*.txt dump (the original's state dict), in file order."
-    path = next((d/name for d in KEYS if (d/name).exists()), None)
-    if path is None: pytest.skip(f'{name} not available')
-    rows = [l.split('\t') for l in path.read_text().splitlines() if l and not l.startswith('#')]
+    rows = [l.split('\t') for l in (KEYS/name).read_text().splitlines() if l and not l.startswith('#')]
     return [(k, tuple(json.loads(s.replace('(', '[').replace(',)', ']').replace(')', ']')))) for k, s, _ in rows]
 
 @pytest.mark.parametrize('cls,fname', [(Generator, 'melgan_netG.txt'), (Discriminator, 'melgan_netD.txt')])

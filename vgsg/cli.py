@@ -9,8 +9,9 @@ from pathlib import Path
 import vgsg
 
 # %% auto #0
-__all__ = ['COMMANDS', 'TRAINING_MODULES', 'PLUGINS', 'command', 'mel_cmd', 'demo_cmd', 'output_files', 'generate_cmd',
-           'codec_cmd', 'prepare_cmd', 'toy_cmd', 'train_cmd', 'parser', 'main']
+__all__ = ['COMMANDS', 'TRAINING_MODULES', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'command', 'mel_cmd', 'demo_cmd',
+           'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'train_cmd', 'evaluate_cmd', 'parser',
+           'main']
 
 # %% ../nbs/14_cli.ipynb #366e3837
 COMMANDS = {}
@@ -57,7 +58,7 @@ def _have_bundled_models() -> bool:
     from vgsg.audio import data_dir
     try: found = model_folders(data_dir()/'models')
     except FileNotFoundError: return False
-    return all(len(found.get(k, [])) == 1 for k in ('codebook', 'transformer'))
+    return len(found.get('codebook', [])) == 1 and len(found.get('transformer', [])) >= 1
 
 @command('demo', 'the main job on the bundled example: generate sound for the example video toy_hammer.mp4')
 def demo_cmd(args):
@@ -69,12 +70,25 @@ def demo_cmd(args):
         print(*(f'  {k}: {v}' for k, v in paths.items()), sep='\n')
         return
     video = str(bundled('examples/toy_hammer.mp4'))
-    heard = generate_cmd(argparse.Namespace(videos=[video], out=args.out, samples=4, top_x=None, temperature=1.0, seed=0,
-                                            seconds=10.0, start=0.0, models=None, device='cpu', vocoder='auto', overwrite=True))
-    tops = [ops[0][0] for ops in heard.get(video, []) if ops]
+    gen = generate_cmd(argparse.Namespace(videos=[video], out=args.out, samples=4, top_x=None, temperature=1.0, seed=0, seconds=10.0,
+                                          start=0.0, models=None, transformer=None, device='cpu', vocoder='auto', overwrite=True)).get(video)
+    if gen is not None: _tell_demo(gen, video)
+demo_cmd.add_args = _add_demo_args
+
+def _tell_demo(gen, video):
+    "Print what Melception hears in the demo's samples and how their onsets meet the example's visual events."
+    import numpy as np
+    from vgsg.data import read_example_events
+    from vgsg.pipeline import onset_agreement
+    tops = [ops[0][0] for ops in gen.opinions if ops]
     if tops: print(f"demo: the example shows the synthetic class 'hammer'; Melception hears {', '.join(tops)} "
                    f"({sum(t == 'hammer' for t in tops)} of {len(tops)} samples match)")
-demo_cmd.add_args = _add_demo_args
+    ex = read_example_events(video)
+    if ex is None: return
+    agree = onset_agreement(gen, ex['events'], ex['seconds'])
+    print(f"demo: onsets within ±0.1 s of the video's {agree[0]['n_events']} visual events in {gen.seconds:g} s: "
+          + ', '.join(f"{a['onset_within']:.0%}" for a in agree)
+          + f" (mean offset {np.nanmean([a['onset_offset_s'] for a in agree]):.2f} s)")
 
 # %% ../nbs/14_cli.ipynb #116f2ee8
 def _add_generate_args(p):
@@ -87,6 +101,8 @@ def _add_generate_args(p):
     p.add_argument('--seconds', type=float, default=10.0, help='length of the sound; more than 10 s slides the window')
     p.add_argument('--start', type=float, default=0.0, help='start time in each video (s)')
     p.add_argument('--models', help='model-set folder (default: the bundled model set)')
+    p.add_argument('--transformer', help="which transformer folder of the set (default: the set's own default; the bundled "
+                   "set: transformer_aligned_small, time-aligned; transformer_small is the paper's 5-feature model)")
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--vocoder', default='auto', choices=['auto', 'melgan', 'griffin-lim'],
                    help="auto: the set's MelGAN unless it is marked not recommended, else Griffin-Lim")
@@ -116,21 +132,21 @@ def _check_outputs(args):
 
 @command('generate', 'videos → the same videos with generated sound (mp4), plus wav and spectrogram png')
 def generate_cmd(args):
-    "Generate sound for each video; broken videos are skipped and reported. Returns {video: Melception's opinions per sample}."
+    "Generate sound for each video; broken videos are skipped and reported. Returns {video: its `Generation`}."
     from tqdm.auto import tqdm
     from vgsg.pipeline import ModelSet, Pipeline
     from vgsg.audio import data_dir, ensure_folder
     _check_generate_args(args)
     _check_outputs(args)
     ensure_folder(args.out)   # before the models load and the samples are drawn, not after
-    models = ModelSet.from_folder(args.models or data_dir()/'models', args.device, getattr(args, 'vocoder', 'auto'))
+    models = ModelSet.from_folder(args.models or data_dir()/'models', args.device, getattr(args, 'vocoder', 'auto'), getattr(args, 'transformer', None))
     pipe = Pipeline(models, args.device, int8=getattr(args, 'int8', False))
     failed, heard = [], {}
     for video in tqdm(args.videos, desc='videos', disable=len(args.videos) < 2):
         try:
             if not Path(video).exists(): raise FileNotFoundError(f'{video}: no such file')
             gen = pipe.generate(video, args.samples, args.top_x, args.temperature, args.seed, args.seconds, args.start)
-            heard[str(video)] = gen.opinions
+            heard[str(video)] = gen
             for k, files in enumerate(pipe.write(gen, args.out)):
                 print(*files.values(), sep='\n')
                 if gen.opinions: print('  Melception hears: ' + ', '.join(f'{c} {p:.0%}' for c, p in gen.opinions[k]))
@@ -245,6 +261,75 @@ def train_cmd(args):
     trainer = train(args.model, cfg)
     if int(os.environ.get('RANK', 0)) == 0: print(f'trained {args.model} for {trainer.step} steps; checkpoints in {trainer.out}')
 train_cmd.add_args = _add_train_args
+
+# %% ../nbs/14_cli.ipynb #d85297ae
+METRICS = ('fid', 'mkl', 'isc', 'kid')
+GENERATION_ARGS = ('samples_per_clip', 'top_x', 'temperature', 'seed', 'batch_size')
+SHOWN = ('n_videos', 'n_fake', 'n_real', 'fid', 'mkl', 'isc_mean', 'isc_std', 'kid_mean', 'kid_std',
+         'onset_within', 'onset_offset_s', 'real_onset_within', 'real_onset_offset_s')
+
+def _add_evaluate_args(p):
+    p.add_argument('samples', nargs='?', metavar='SAMPLES_DIR', help='samples to score: <split>/cls_<target>/<clip>_sample_<k>.npy files (or the <split> folder)')
+    p.add_argument('--models', metavar='MODELS', help='generate the samples first with this model set, transformer model folder or checkpoint (needs -o)')
+    p.add_argument('--data', required=True, metavar='PREPARED', help='prepared dataset (vgsg prepare, vgsg toy --prepare) holding the real clips')
+    p.add_argument('--split', default='test', help='the split of --data to evaluate on (VAS: valid)')
+    p.add_argument('-o', '--out', metavar='OUT', help='folder for the samples (OUT/<split>/) and eval.csv; default without --models: the samples root')
+    p.add_argument('--samples-per-clip', type=int, metavar='K', help='with --models: samples per clip (default 2)')
+    p.add_argument('--top-x', type=int, metavar='X', help='with --models: sample among the X most likely codes (default |Z|)')
+    p.add_argument('--temperature', type=float, metavar='T', help='with --models: sampling temperature (default 1.0)')
+    p.add_argument('--seed', type=int, metavar='S', help='with --models: seed of the draws (default 0)')
+    p.add_argument('--batch-size', type=int, metavar='B', help='with --models: clips per batch (default 8; a resumed run must keep it)')
+    p.add_argument('--melception', metavar='FOLDER', help='the scorer: a melception model folder, a model set holding one, or a training run (default: the bundled small Melception)')
+    p.add_argument('--metrics', default='fid,mkl,isc,kid', metavar='LIST', help='comma-separated subset of fid,mkl,isc,kid (default: all)')
+    p.add_argument('--isc-splits', type=int, default=10, metavar='N', help='ISc is averaged over this many splits of the samples (default 10, as the paper)')
+    p.add_argument('--kid-subsets', type=int, default=100, metavar='N', help='KID is averaged over this many random subsets of up to 1000 (default 100, as the paper)')
+    p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA if there is a GPU (under torchrun: one per process)')
+
+def _check_evaluate_args(args) -> tuple:
+    "Refuse contradictory or impossible options before anything loads; returns the metrics asked for."
+    if (args.samples is None) == (args.models is None):
+        raise ValueError('give either SAMPLES_DIR (samples to score) or --models MODELS (generate them first), not ' + ('both' if args.models else 'neither'))
+    if args.models and not args.out: raise ValueError('--models needs -o OUT: the folder for the samples and eval.csv')
+    given = [f"--{a.replace('_', '-')}" for a in GENERATION_ARGS if getattr(args, a) is not None]
+    if args.samples is not None and given: raise ValueError(f'{", ".join(given)} only apply with --models (generating samples)')
+    for name in ('samples_per_clip', 'top_x', 'batch_size', 'isc_splits', 'kid_subsets'):
+        if (v := getattr(args, name)) is not None and v < 1: raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    if args.temperature is not None and not args.temperature > 0: raise ValueError(f'--temperature must be positive, got {args.temperature}')
+    metrics = tuple(m.strip() for m in args.metrics.split(',') if m.strip())
+    if not metrics or set(metrics) - set(METRICS): raise ValueError(f'--metrics must be a comma-separated subset of {",".join(METRICS)}, got {args.metrics!r}')
+    return metrics
+
+def _generate_for_eval(args, device, rank:int):
+    "Generate (or complete) the samples of `--models` in OUT/<split>; every rank takes its share."
+    from vgsg.evaluate import generate_split
+    d = lambda name, default: default if getattr(args, name) is None else getattr(args, name)
+    rep = generate_split(args.models, args.data, args.out, args.split, d('samples_per_clip', 2), args.top_x, d('temperature', 1.),
+                         d('seed', 0), d('batch_size', 8), device, progress=rank == 0)
+    folder = Path(args.out)/args.split
+    if rep.failed: raise ValueError(f'{folder}: {len(rep.failed)} clips failed (reasons in its failed*.csv); run the command again to retry them')
+    if rank == 0: print(f'generated {rep.written} samples into {folder} ({rep.complete} clips were complete already)')
+
+@command('evaluate', "the paper's evaluation: FID, MKL, ISc, KID (and onset sync) of generated samples on a prepared split")
+def evaluate_cmd(args):
+    "Score a folder of samples (generated first with --models) against a prepared split; print the numbers, append them to eval.csv."
+    metrics = _check_evaluate_args(args)
+    from vgsg.evaluate import samples_folder, score_split, load_scorer, prepared_split, append_csv
+    from vgsg.train import init_distributed, rank
+    prepared_split(args.data, args.split)                 # the data and the split exist: checked before any work
+    if args.samples is not None: samples_folder(args.samples, args.split)
+    device = init_distributed(args.device)
+    melception = load_scorer(args.melception, device)     # a wrong scorer stops the run before it generates
+    if args.models: _generate_for_eval(args, device, rank())
+    if rank() != 0: return
+    fakes = samples_folder(args.out if args.models else args.samples, args.split)
+    out = Path(args.out) if args.out else fakes.parent
+    row = score_split(fakes, args.data, args.split, melception, metrics, args.isc_splits, args.kid_subsets)
+    row = row.assign(models=str(args.models or ''))
+    csv = append_csv(out/'eval.csv', row)
+    r = row.iloc[0]
+    print('\n'.join(f'{c:<20} {r[c]:.6g}' for c in SHOWN if c in r))
+    print(f'appended to {csv}')
+evaluate_cmd.add_args = _add_evaluate_args
 
 # %% ../nbs/14_cli.ipynb #71f54ff7
 PLUGINS = {'convert': ('vgsg.checkpoints', "convert the original authors' checkpoints into vgsg model folders (safetensors)")}

@@ -26,7 +26,8 @@ __all__ = ['MEL_DIR', 'FEATURE_SETS', 'VAS_CLASSES', 'VIDEO_EXTS', 'DONE_FILE', 
            'append_done', 'make_extractor', 'default_features', 'clip_outputs', 'prepare', 'read_manifest',
            'prepared_feature', 'prepared_items', 'prepared_dataset', 'Canvas', 'hsv', 'place', 'thump', 'ring', 'chirp',
            'burst', 'tone_track', 'event_times', 'nearest', 'since', 'ToyClip', 'render_toy_clip', 'onset_error',
-           'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'make_full_toy', 'save_toy_example']
+           'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'make_full_toy', 'save_toy_example',
+           'write_example_events', 'read_example_events']
 
 # %% ../nbs/03_data.ipynb #36b77025
 MEL_DIR = 'melspec_10s_22050hz'
@@ -726,6 +727,21 @@ def make_full_toy(toy_root='runs/toy_full_videos', out_dir='runs/toy_full', feat
 
 # %% ../nbs/03_data.ipynb #42b1f8b1
 def save_toy_example(path, cls:str='hammer', seed=(2024, 1, 0), seconds:float=4., size:int=112):
-    "Write the bundled example clip (how the bundled `examples/toy_hammer.mp4` was made)."
+    "Write the bundled example clip (how the bundled `examples/toy_hammer.mp4` was made) and its events file."
     tc = render_toy_clip(cls, seed, seconds, 25., size)
+    write_example_events(path, tc)
     return write_video(path, tc.frames, 25., tc.wav, SR)
+
+def write_example_events(path, tc:ToyClip) -> Path:
+    "Write `<video>.events.json` beside an example video: its class, length and visual event times (s)."
+    info = dict(cls=tc.cls, seconds=len(tc.wav) / tc.sr, events=[round(float(t), 6) for t in tc.events])
+    return atomic_write(Path(path).with_suffix('.events.json'), lambda p: Path(p).write_text(json.dumps(info) + '\n'))
+
+def read_example_events(video) -> dict|None:
+    "The class, length and event times written beside an example video by `write_example_events`, or None."
+    side = Path(video).with_suffix('.events.json')
+    if not side.exists(): return None
+    try: info = json.loads(side.read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f'{side}: not an events file ({one_line(e)})')
+    if not isinstance(info, dict) or not isinstance(info.get('events'), list): raise ValueError(f'{side}: no list of events')
+    return dict(info, events=np.asarray(info['events'], np.float64))

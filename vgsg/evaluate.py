@@ -20,7 +20,8 @@ __all__ = ['SAMPLE_RE', 'FEATURES', 'sample_path', 'item_key', 'sample_table', '
            'copy_sampler', 'GenerationReport', 'item_meta', 'check_settings', 'batch_seed', 'generate_samples',
            'load_sample', 'LazySpecs', 'real_spec', 'module_hash', 'file_hash', 'clip_events', 'append_csv',
            'RealFeatures', 'real_features', 'evaluate_folder', 'random_melception', 'onset_offsets',
-           'plot_onset_offsets', 'evaluate_reconstruction', 'export_wavs']
+           'plot_onset_offsets', 'evaluate_reconstruction', 'export_wavs', 'prepared_split', 'samples_folder',
+           'has_events', 'score_split', 'load_scorer', 'ModelSampler', 'load_sampler', 'generate_split']
 
 # %% ../nbs/11_evaluate.ipynb #a5f3cb0a
 SAMPLE_RE = re.compile(r'(?P<stem>.+)_sample_(?P<k>\d+)\.npy')
@@ -375,3 +376,123 @@ def export_wavs(fakes, # `<out>/<split>` folder of samples
         except Exception as e: res['failed'][path] = f'{type(e).__name__}: {e}'; continue
         res['written'] += 1
     return res
+
+# %% ../nbs/11_evaluate.ipynb #2be58dc8
+def prepared_split(root, # a prepared folder (`vgsg prepare`, `vgsg toy --prepare`): manifest.csv, <split>.txt, features
+                   split:str='test',
+                   feats=None, # frame features to load with each clip ('pixels', 'resnet50', ...); None: spectrograms only
+                   n_feats:int=5): # frames per clip when `feats` is given
+    "One split of a prepared folder as a dataset; one-line errors for a missing folder, split or feature files."
+    from vgsg.data import prepared_dataset, feature_kinds
+    root = Path(root)
+    if not root.is_dir(): raise FileNotFoundError(f'{root}: no such prepared folder')
+    if not (root/f'{split}.txt').exists():
+        have = ', '.join(p.stem for p in sorted(root.glob('*.txt'))) or 'none'
+        raise FileNotFoundError(f'{root/split}.txt: no {split!r} split in this prepared folder (splits: {have})')
+    ds = prepared_dataset(root, split, feats, n_feats=n_feats)
+    if not len(ds): raise ValueError(f'{root/split}.txt: no prepared clips in the {split!r} split')
+    for k in feature_kinds(feats) if feats else ():
+        if not Path(ds.items[k].iloc[0]).exists():
+            raise FileNotFoundError(f'{ds.items[k].iloc[0]}: no {k} features for the {split!r} split (prepare it with --features {feats})')
+    return ds
+
+def samples_folder(path, # the samples root (holding <split>/) or the <split> folder itself
+                   split:str='test') -> Path:
+    "The folder of `cls_<target>/<clip>_sample_<k>.npy` files to score."
+    path = Path(path)
+    if not path.is_dir(): raise FileNotFoundError(f'{path}: no such samples folder')
+    if (path/split).is_dir(): return path/split
+    if any(d.is_dir() for d in path.glob('cls_*')): return path
+    raise FileNotFoundError(f'{path}: no samples (expected {split}/cls_<target>/<clip>_sample_<k>.npy files)')
+
+def has_events(dataset) -> bool:
+    "True if the dataset's table knows the visual event times of its clips (the synthetic manifest)."
+    items = getattr(dataset, 'items', None)
+    return isinstance(items, pd.DataFrame) and 'events' in items and bool(items['events'].map(lambda e: isinstance(e, str)).any())
+
+def _check_samples(fakes:Path, table:pd.DataFrame, reals, split:str, data, metrics, isc_splits:int):
+    "Refuse samples of another split, samples of clips the split lacks, and too few samples for ISc."
+    made_for = _folder_settings(fakes).get('split')
+    if made_for is not None and made_for != split:
+        raise ValueError(f'{fakes}/settings.json: these are samples of the {made_for!r} split, not of {split!r}')
+    known = {item_key(t, c, reals.classes) for c, t in zip(reals.items['clip'], reals.items['target'])}
+    stray = table[~table.key.isin(known)]
+    if len(stray): raise ValueError(f'{stray.path.iloc[0]}: {len(stray)} samples belong to no clip of the {split!r} split of {data} (first: {stray.key.iloc[0]})')
+    if 'isc' in metrics and len(table) < isc_splits:
+        raise ValueError(f'{fakes}: {len(table)} samples are too few for ISc over {isc_splits} splits (use fewer splits: --isc-splits {len(table)})')
+
+def score_split(fakes, # `<out>/<split>` folder of cls_<target>/<clip>_sample_<k>.npy files
+                data, # the prepared folder whose split holds the real clips
+                split:str='test',
+                melception:Melception=None, # default: the bundled small Melception
+                metrics=('fid', 'mkl', 'isc', 'kid'), isc_splits:int=10, kid_subsets:int=100, kid_subset_size:int=1000,
+                bs:int=32, tol:float=0.1) -> pd.DataFrame:
+    "Score a folder of samples against the real clips of a prepared split: FID, MKL, ISc, KID and, where the events are known, onset sync."
+    fakes, reals = Path(fakes), prepared_split(data, split)
+    _check_samples(fakes, sample_table(fakes, reals.classes), reals, split, data, metrics, isc_splits)
+    row = evaluate_folder(fakes, reals, melception, metrics, events=clip_events(reals) if has_events(reals) else None, bs=bs,
+                          tol=tol, isc_splits=isc_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, verbose=False)
+    return row.assign(data=str(data), split=split)
+
+def load_scorer(folder=None, # a melception model folder, a model set holding one, or a Melception training run; None: the bundled one
+                device='cpu') -> Melception:
+    "The Melception that scores the samples."
+    from vgsg.pipeline import model_kind, model_folders, load_one
+    if folder is None:
+        from vgsg.train_melception import load_bundled_melception
+        return load_bundled_melception(device)
+    folder = Path(folder)
+    if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such Melception folder')
+    if model_kind(folder) == 'melception' or 'melception' in model_folders(folder): return load_one(folder, 'melception', device)
+    if model_kind(folder) is None and (folder/'best').is_dir():
+        from vgsg.train_melception import load_run
+        return load_run(folder, device=device)
+    raise FileNotFoundError(f'{folder}: no Melception (a melception model folder, a model set holding one, or a training run)')
+
+# %% ../nbs/11_evaluate.ipynb #28834321
+@dataclass
+class ModelSampler:
+    "A transformer + codebook as a `generate_samples` sampler, the frame features it reads, and the settings to record."
+    sampler:object; feats:str|None; n_feats:int; settings:dict
+
+def _features_of(gpt, folder:Path) -> str:
+    "The frame-feature kind a transformer reads: its model folder's info, else its training config's data section, else pixels."
+    from vgsg.safety import read_yaml
+    if f := (getattr(gpt, 'info', None) or {}).get('features'): return f
+    cfgs = [read_yaml(p) for p in (folder/'config.yaml', folder.parent/'config.yaml') if p.exists()]
+    data = [c['data'] for c in cfgs if isinstance(c, dict) and isinstance(c.get('data'), dict)]
+    return next((d['features'] for d in data if d.get('features')), 'pixels')
+
+def _on(device, batch:dict) -> dict:
+    "The batch's tensors on `device`."
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+def load_sampler(models, # a model set (codebook + transformer folders), a transformer model folder or a training checkpoint
+                 top_k:int=None, temperature:float=1., device='cpu') -> ModelSampler:
+    "The transformer in `models` as a sampler of decoded spectrograms, with what it reads and the settings to record."
+    from vgsg.pipeline import ModelSet, model_kind, model_folders
+    from vgsg.train_transformer import load_transformer, codebook_of, transformer_sampler
+    from vgsg.features import CROP_LEN
+    folder = Path(models)
+    if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such model folder')
+    if model_kind(folder) is None and model_folders(folder):   # a model set
+        ms = ModelSet.from_folder(folder, device, 'griffin-lim')
+        gpt, vq = ms.transformer, ms.codebook
+    else: gpt, vq = load_transformer(folder, device), codebook_of(folder, device)
+    cond = gpt.cfg.cond
+    feats = _features_of(gpt, folder) if cond in ('feats', 'feats_class', 'aligned') else None
+    n_feats = CROP_LEN if cond == 'aligned' else gpt.cfg.n_feats if feats else 1
+    inner = transformer_sampler(gpt, vq, top_k, temperature)
+    settings = dict(transformer=module_hash(gpt), codebook=module_hash(vq), top_k=top_k, temperature=temperature,
+                    features=feats, n_feats=n_feats)
+    return ModelSampler(lambda batch, n: inner(_on(device, batch), n), feats, n_feats, settings)
+
+def generate_split(models, # see `load_sampler`
+                   data, # the prepared folder
+                   out_dir, # samples go to <out_dir>/<split>/cls_<target>/<clip>_sample_<k>.npy
+                   split:str='test', n_samples:int=2, top_k:int=None, temperature:float=1., seed:int=0,
+                   batch_size:int=8, device='cpu', progress:bool=True) -> GenerationReport:
+    "Generate `n_samples` per clip of a prepared split with a model folder: resumable, sharded under torchrun."
+    ms = load_sampler(models, top_k, temperature, device)
+    ds = prepared_split(data, split, ms.feats, ms.n_feats)
+    return generate_samples(ms.sampler, ds, out_dir, split, n_samples, batch_size, seed, ms.settings, progress=progress)

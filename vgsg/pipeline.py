@@ -25,8 +25,8 @@ from .lpaps import VGGishishConfig, VGGishish
 # %% auto #0
 __all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'EXTRACTORS', 'COL_SECONDS', 'kind_of', 'save_model',
            'read_model_config', 'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders',
-           'load_one', 'ModelSet', 'n_columns', 'make_extractor', 'video_features', 'sample_seed', 'Generation',
-           'Pipeline']
+           'load_one', 'pick_transformer', 'ModelSet', 'n_columns', 'make_extractor', 'video_features', 'sample_seed',
+           'Generation', 'Pipeline', 'looped_events', 'onset_agreement']
 
 # %% ../nbs/10_pipeline.ipynb #dffa46de
 MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
@@ -185,6 +185,19 @@ def _pick_vocoder(folders:list, choice:str, device):
     return MelGANVocoder(load_model(folders[0], device), device)
 
 # %% ../nbs/10_pipeline.ipynb #4cb6c5ee
+def pick_transformer(folders:list, # the transformer folders of a model set
+                     name:str|None=None, # a folder's name; None: the only one, or the one whose info says `default: true`
+                     where='the model set') -> Path:
+    "The transformer folder a model set generates with."
+    names = [p.name for p in folders]
+    if name is not None:
+        if name not in names: raise ValueError(f'{where}: no transformer folder {name!r}; found {names}')
+        return folders[names.index(name)]
+    if len(folders) == 1: return folders[0]
+    marked = [p for p in folders if (read_model_config(p).get('info') or {}).get('default') is True]
+    if len(marked) != 1: raise ValueError(f'{where}: {len(folders)} transformer folders {names} and {len(marked)} marked `default: true`; name one')
+    return marked[0]
+
 @dataclass
 class ModelSet:
     "The models generation needs (codebook, transformer, vocoder) and, optionally, Melception."
@@ -197,21 +210,22 @@ class ModelSet:
     @classmethod
     def from_folder(cls, folder, # a folder of model folders
                     device='cpu',
-                    vocoder:str='auto' # 'melgan', 'griffin-lim', or 'auto': the set's MelGAN unless its info says `recommended: false`
+                    vocoder:str='auto', # 'melgan', 'griffin-lim', or 'auto': the set's MelGAN unless its info says `recommended: false`
+                    transformer:str|None=None, # which transformer folder, where the set has several (see `pick_transformer`)
                    ) -> ModelSet:
-        "Load every model folder below `folder`; exactly one codebook and one transformer must be there."
+        "Load the model folders below `folder`: exactly one codebook, and one transformer (named, or the set's default)."
         found = model_folders(folder)
-        for kind in ('codebook', 'transformer'):
-            if len(found.get(kind, [])) != 1:
-                raise ValueError(f'{folder}: a model set needs exactly one {kind} folder, found {[p.name for p in found.get(kind, [])]}')
+        if len(found.get('codebook', [])) != 1:
+            raise ValueError(f'{folder}: a model set needs exactly one codebook folder, found {[p.name for p in found.get("codebook", [])]}')
+        if not found.get('transformer'): raise ValueError(f'{folder}: a model set needs a transformer folder, found none')
         one = lambda kind: load_model(found[kind][0], device) if found.get(kind) else None
-        return cls(one('codebook'), one('transformer'), _pick_vocoder(found.get('vocoder', []), vocoder, device),
-                   one('melception'), Path(folder).name)
+        gpt = load_model(pick_transformer(found['transformer'], transformer, folder), device)
+        return cls(one('codebook'), gpt, _pick_vocoder(found.get('vocoder', []), vocoder, device), one('melception'), Path(folder).name)
 
     @classmethod
-    def bundled(cls, device='cpu', vocoder:str='auto') -> ModelSet:
+    def bundled(cls, device='cpu', vocoder:str='auto', transformer:str|None=None) -> ModelSet:
         "The default models shipped with the package (`vgsg/assets/models`, or `$VGSG_DATA/models`)."
-        return cls.from_folder(data_dir()/'models', device, vocoder)
+        return cls.from_folder(data_dir()/'models', device, vocoder, transformer)
 
     @property
     def info(self) -> dict: return getattr(self.transformer, 'info', {})
@@ -304,7 +318,8 @@ class Pipeline:
         t = {}; clock = time.perf_counter()
         feats = None
         if self.extractor is not None:
-            feats = video_features(video, self.extractor, self.gpt.cfg.n_feats, seconds, start).to(self.device)
+            n = self.gpt.cfg.n_frames if self.gpt.cfg.cond == 'aligned' else self.gpt.cfg.n_feats   # 'aligned': every frame
+            feats = video_features(video, self.extractor, n, seconds, start).to(self.device)
         t['features'] = time.perf_counter() - clock; clock = time.perf_counter()
         seeds = [sample_seed(seed, k) for k in range(n_samples)]
         cls_t = None if cls is None else torch.tensor([cls], device=self.device)
@@ -336,3 +351,23 @@ class Pipeline:
             written.append(dict(mp4=mp4, wav=wav_path, png=png))
         gen.timings['write'] = time.perf_counter() - clock
         return written
+
+# %% ../nbs/10_pipeline.ipynb #d2bff21b
+from .metrics import detect_onsets, onset_sync
+
+def looped_events(events, # event times (s) in one pass of the video
+                  period:float, # the video's length (s): it is looped to fill the generated sound
+                  seconds:float, # length of the generated sound
+                  start:float=0.) -> np.ndarray:
+    "Event times on the generated sound's timeline: the video looped from `start`."
+    ev = np.asarray(events, np.float64)
+    reps = np.arange(0, seconds + start + period, period) if period > 0 else np.zeros(1)
+    t = (ev[None] + reps[:, None]).ravel() - start
+    return np.sort(t[(t >= 0) & (t < seconds)])
+
+def onset_agreement(gen:Generation, events, # the video's event times (s) in one pass
+                    period:float, # the video's length (s)
+                    tol:float=0.1) -> list:
+    "Per sample: `onset_sync` of its spectrogram's onsets against the video's (looped) events."
+    ev = looped_events(events, period, gen.seconds, gen.start)
+    return [onset_sync([detect_onsets(s.numpy())], [ev], tol) for s in gen.specs]

@@ -56,13 +56,14 @@ def _toy_ready(root:Path) -> bool: return (root/'manifest.csv').exists() and (ro
 def ensure_toy(data:dict) -> Path:
     "Generate and prepare the synthetic dataset described by a `kind: toy` data section, unless it exists."
     from vgsg.data import make_toy_dataset, prepare_toy, TOY_CLASSES
-    root = Path(data.get('root', 'data/toy_prepared'))
+    root = Path(data.get('root', 'runs/toy_prepared'))
     if is_main() and not _toy_ready(root):
         toy_root = Path(data.get('toy_root', str(root) + '_videos'))
+        print(f'vgsg: building the synthetic dataset once: videos in {toy_root}, prepared in {root}', flush=True)
         make_toy_dataset(toy_root, classes=tuple(data.get('classes', TOY_CLASSES)), clips_per_class=data.get('clips_per_class', 2),
                          seconds=data.get('seconds', 2.), size=data.get('size', 32), seed=data.get('seed', 0),
-                         valid=data.get('valid', 0.1), test=data.get('test', 0.1), progress=False)
-        prepare_toy(toy_root, root, features=data.get('features'), progress=False)   # features too if named, for the transformer
+                         valid=data.get('valid', 0.1), test=data.get('test', 0.1), progress=True)
+        prepare_toy(toy_root, root, features=data.get('features'), progress=True)   # features too if named, for the transformer
     if world_size() > 1: dist.barrier()
     return root
 

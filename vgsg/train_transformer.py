@@ -126,12 +126,13 @@ TOY_KEYS = ('classes', 'clips_per_class', 'seconds', 'size', 'seed', 'valid', 't
 def ensure_toy_av(data:dict) -> Path:
     "The prepared synthetic dataset of a `kind: toy` section, with features; generated and prepared if missing."
     from vgsg.data import make_toy_dataset, prepare_toy, read_manifest
-    root, feats = Path(data.get('root', 'data/toy_prepared')), data.get('features', 'pixels')
+    root, feats = Path(data.get('root', 'runs/toy_prepared')), data.get('features', 'pixels')
     toy_root = Path(data.get('toy_root', str(root) + '_videos'))
     if is_main() and not (root/'manifest.csv').exists():
+        print(f'vgsg: building the synthetic dataset once: videos in {toy_root}, prepared in {root}', flush=True)
         if not (toy_root/'toy.csv').exists():
-            make_toy_dataset(toy_root, progress=False, **{k: (tuple(v) if k == 'classes' else v) for k, v in data.items() if k in TOY_KEYS})
-        prepare_toy(toy_root, root, features=feats, progress=False)
+            make_toy_dataset(toy_root, progress=True, **{k: (tuple(v) if k == 'classes' else v) for k, v in data.items() if k in TOY_KEYS})
+        prepare_toy(toy_root, root, features=feats, progress=True)
     if world_size() > 1: dist.barrier()
     return root
 
