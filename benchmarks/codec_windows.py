@@ -14,7 +14,8 @@ import argparse, os, time
 from pathlib import Path
 import numpy as np
 import torch
-from vgsg.audio import SR, synth_signal, wav_to_mel, griffin_lim, data_dir
+from vgsg.audio import SR, synth_signal, wav_to_mel, griffin_lim
+from vgsg.core.io import data_dir
 from vgsg.pipeline import load_one
 from vgsg.codec import CONTEXT, encode, decode, decode_spec, read_codes, windows, code_cols
 

@@ -20,8 +20,9 @@ Prints the tables and writes them as the `pipeline.py` section of `benchmarks/RE
 import argparse, os, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from vgsg.audio import (SR, HOP, center_crop, to_model, from_model, data_dir, griffin_lim, griffin_lim_librosa,
-                        load_audio, synth_signal, wav_to_mel)
+from vgsg.audio import (SR, HOP, center_crop, to_model, from_model, griffin_lim, griffin_lim_librosa, load_audio,
+                        synth_signal, wav_to_mel)
+from vgsg.core.io import data_dir
 from vgsg.pipeline import ModelSet, Pipeline
 from vgsg.video import read_audio
 from vgsg.vocoder import Vocoder

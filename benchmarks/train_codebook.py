@@ -25,7 +25,7 @@ LABELS = dict(a='(a) L1 + codebook', b='(b) + GAN', c='(c) + GAN + LPAPS')
 
 def speed_task(name:str, batch:int):
     "A codebook task of config `name` ('small' or 'paper') with the GAN on and LPAPS on an untrained backbone."
-    from vgsg.train import load_config
+    from vgsg.core.config import load_config
     from vgsg.train_codebook import CodebookTask, from_section, make_lpaps, CODEBOOK_TRAIN_KEYS, LPAPS_KEYS
     from vgsg.vqgan import VQGANConfig, LossConfig
     cfg = load_config(ROOT/'configs'/('codebook_small.yaml' if name == 'small' else 'codebook_vggsound.yaml'))
@@ -40,7 +40,7 @@ def speed_task(name:str, batch:int):
 
 def time_steps(name:str, batch:int, steps:int, device:str, precision:str) -> dict:
     "Seconds per training step (after one warm-up step) of config `name`."
-    from vgsg.train import seed_everything
+    from vgsg.core.dist import seed_everything
     seed_everything(0)
     task = speed_task(name, batch).to(torch.device(device))
     task.precision, task.optimizers = precision, None
@@ -70,7 +70,7 @@ def speed(args):
 
 
 def variant_config(args, v:str) -> dict:
-    from vgsg.train import load_config
+    from vgsg.core.config import load_config
     over = list(args.set) + VARIANTS[v] + [f'train.out_dir={Path(args.out)/v}', f'train.max_steps={args.steps}']
     return load_config(args.config, over)
 
@@ -78,7 +78,7 @@ def variant_config(args, v:str) -> dict:
 def evaluate(args) -> 'pd.DataFrame':
     "Evaluate the trained variants on the valid and test splits; write ablation.csv and ablation.png."
     import pandas as pd
-    from vgsg.audio import atomic_write, save_figure
+    from vgsg.core.io import atomic_write, save_figure
     from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset
     rows, models = [], {}
     for v in args.variants:
@@ -115,7 +115,7 @@ def reconstruction_grid(ds, models:dict):
 def report(args):
     "Test-split L1 / spectral convergence / code usage and Melception FID / MKL of the codebooks in --ckpt."
     import pandas as pd
-    from vgsg.audio import atomic_write, save_figure
+    from vgsg.core.io import atomic_write, save_figure
     from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, _model_config
     from vgsg.train_melception import load_bundled_melception
     from vgsg.evaluate import evaluate_reconstruction

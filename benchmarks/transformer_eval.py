@@ -25,13 +25,14 @@ import pandas as pd
 import torch
 
 from vgsg.evaluate import (generate_samples, evaluate_folder, evaluate_reconstruction, clip_events, sample_table,
-                           load_sample, LazySpecs, real_spec, module_hash, append_csv, onset_offsets, plot_onset_offsets)
+                           load_sample, LazySpecs, real_spec, append_csv, onset_offsets, plot_onset_offsets)
+from vgsg.core.io import module_hash
 from vgsg.melception import extract_features
 from vgsg.train_transformer import load_transformer, codebook_of, feature_dataset, transformer_sampler
 from vgsg.train_codebook import _model_config
 from vgsg.sample import quantize_int8
 from vgsg.features import CROP_LEN
-from vgsg.safety import read_yaml
+from vgsg.core.safety import read_yaml
 
 
 def melception(path=None):
@@ -125,7 +126,7 @@ def write_section(name, df, earlier, argv):
 
 def bundle(run, results, codebook_ckpt, commands):
     "Bundle a run's best GPT (fp16) into `results`, pointing at a bundled codebook or carrying a copy in codebook/"
-    from vgsg.audio import data_dir
+    from vgsg.core.io import data_dir
     from vgsg.train_transformer import bundle_transformer
     from vgsg.train_codebook import export_model
     results = Path(results)

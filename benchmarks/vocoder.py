@@ -11,8 +11,9 @@ import argparse, os, statistics, time
 import numpy as np
 import torch
 from vgsg.audio import SR, HOP, N_FRAMES, synth_signal, wav_to_mel, griffin_lim
-from vgsg.vocoder import (MELGAN_PAPER, MELGAN_SMALL, Generator, Discriminator, MelGANVocoder, count_params,
-                          load_generator, make_optimizers, random_windows, train_step)
+from vgsg.vocoder import (MELGAN_PAPER, MELGAN_SMALL, Generator, Discriminator, MelGANVocoder, load_generator,
+                          make_optimizers, random_windows, train_step)
+from vgsg.core.io import count_params
 from vgsg.audio import MelSpectrogram
 
 def sync(device):

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from vgsg.audio import atomic_write, center_crop, wav_to_mel, data_dir, CROP_FRAMES, SR
-from vgsg.train import load_config
+from vgsg.core.io import atomic_write, data_dir
+from vgsg.audio import center_crop, wav_to_mel, CROP_FRAMES, SR
+from vgsg.core.config import load_config
 from vgsg.vocoder import Generator, GriffinLimVocoder, MelGANVocoder, mel_l1, spectral_convergence
 from vgsg.train_vocoder import vocoder_clips, quality_table
 

@@ -223,12 +223,21 @@ def exec_one(src:Path, out_nb:Path, out_json:Path, page:str, budget:float, flags
 _EXEC_CODE = [fmt_anno, fmt_default, fmt_param, signature_str, _cell_text, _code, docments_table, api_label,
               api_markdown, docs_before_code, exec_one]
 
-def lib_modules(text:str, lib:str) -> set[str]:
-    "Top-level modules of the library `lib` that `text` (a notebook or a module) imports"
-    res = set(re.findall(rf'(?:from|import)\s+{lib}\.(\w+)', text))
-    res |= set(re.findall(r'from\s+\.(\w+)\s+import', text))
-    for names in re.findall(rf'from\s+(?:\.|{lib})\s+import\s+\(?([\w\s,]+)', text): res |= set(re.findall(r'\w+', names))
+def lib_modules(text:str, lib:str, pkg:str='') -> set[str]:
+    "Modules of the library `lib` that `text` imports, dotted below it (`audio`, `core.io`); `pkg`: the package of `text`"
+    res = set(re.findall(rf'(?:from|import)\s+{lib}\.([\w.]+)', text))
+    parts = pkg.split('.') if pkg else []
+    for dots, mod, names in re.findall(rf'from\s+(\.+|{lib}\b\.?)([\w.]*)\s+import\s+(\([\w\s,]+\)|[\w \t,]+)', text):
+        base = parts[:len(parts) - len(dots) + 1] if dots.startswith('.') else []
+        m = '.'.join(base + ([mod] if mod else []))
+        if m: res.add(m)
+        res |= {f'{m}.{n}' if m else n for n in re.findall(r'\w+', names)}   # `from . import data`: maybe modules
     return res
+
+def module_file(lib_dir:Path, m:str) -> Path:
+    "The file of module `m` (dotted below the library): `core.io` -> core/io.py, `core` -> core/__init__.py"
+    p = lib_dir.joinpath(*m.split('.'))
+    return p.with_suffix('.py') if p.with_suffix('.py').exists() else p/'__init__.py'
 
 def lib_closure(nb:Path) -> list[Path]:
     "The library files a notebook depends on: the modules it imports, and theirs, transitively"
@@ -236,10 +245,11 @@ def lib_closure(nb:Path) -> list[Path]:
     todo, seen = lib_modules(nb.read_text(errors='replace'), lib) | {'__init__'}, set()
     while todo:
         m = todo.pop()
-        f = lib_dir/f'{m}.py'
+        f = lib_dir/'__init__.py' if m == '__init__' else module_file(lib_dir, m)
         if m in seen or not f.exists(): continue
-        seen.add(m); todo |= lib_modules(f.read_text(errors='replace'), lib)
-    return sorted(lib_dir/f'{m}.py' for m in seen)
+        pkg = m if f.name == '__init__.py' and m != '__init__' else m.rpartition('.')[0]
+        seen.add(m); todo |= lib_modules(f.read_text(errors='replace'), lib, pkg)
+    return sorted({lib_dir/'__init__.py' if m == '__init__' else module_file(lib_dir, m) for m in seen})
 
 def data_deps(nb:Path, dirs=('data', 'configs', 'vgsg/assets')) -> list[Path]:
     "Bundled files (weights, media, configs) whose file or folder name the notebook or its modules mention"

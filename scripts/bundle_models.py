@@ -8,17 +8,17 @@ Each checkpoint folder holds the module weights (vqmodel / gpt .safetensors) and
 one folder up). The folders written are standard `vgsg.pipeline` model folders: config.yaml {kind, config, info},
 model.safetensors, MODEL_CARD.md; the card quotes the training config and the measured tables given.
 """
-import argparse, json
+import argparse, json, shutil
 from pathlib import Path
 import pandas as pd
 import yaml
-from vgsg.audio import data_dir
+from vgsg.core.io import data_dir
 from vgsg.pipeline import save_model
 from vgsg.train import checkpoint_step
 from vgsg.train_codebook import load_codebook, _model_config
 from vgsg.train_transformer import load_transformer
 from vgsg.train_vocoder import markdown_table
-from vgsg.vqgan import count_params
+from vgsg.core.io import count_params
 
 
 def steps_of(ckpt:Path):
@@ -56,7 +56,14 @@ def bundle_codebook(ckpt, out, report, row_name, notes):
         '## Training config', '', '```yaml', training_yaml(cfg), '```', ''])
     return save_model(out, vq, info, card, half=True)
 
-def bundle_transformer(ckpt, out, eval_dir, notes):
+def condition_text(g) -> str:
+    "What a transformer is conditioned on, for its card"
+    if g.cfg.cond == 'aligned':
+        return (f'a {g.cfg.n_feats}-frame prefix of `pixels` features (what) and, time-aligned, all {g.cfg.n_frames} frames: each code '
+                f'column adds a vector of its {g.cfg.frames_per_col} frames +- {g.cfg.frame_pad} (when; `cond: aligned`, `nbs/07_transformer.ipynb`) --')
+    return f'{g.cfg.n_feats} `pixels` frame features'
+
+def bundle_transformer(ckpt, out, eval_dir, notes, default=False):
     ckpt, cfg = Path(ckpt), _model_config(Path(ckpt))
     gpt, steps = load_transformer(ckpt), steps_of(Path(ckpt))
     from vgsg.data import read_manifest
@@ -66,8 +73,9 @@ def bundle_transformer(ckpt, out, eval_dir, notes):
     info = dict(features=cfg.get('data', {}).get('features', 'pixels'), n_feats=gpt.cfg.n_feats, classes=classes, steps=steps, codebook='codebook_small',
                 data='synthetic audio-visual set (8 classes x 50 clips of 10 s; 280 / 40 / 80)')
     if ev is not None: info['eval'] = json.loads(ev.to_json(orient='records'))
+    if default: info['default'] = True   # the transformer a model set generates with unless told otherwise
     card = '\n'.join([f'# Transformer `{Path(out).name}`', '',
-        f'A GPT-2-style sampler over the codes of the bundled codebook, conditioned on {gpt.cfg.n_feats} `{info["features"]}` frame features',
+        f'A GPT-2-style sampler over the codes of the bundled codebook, conditioned on {condition_text(gpt)}',
         f'(32 x 32 thumbnails x a fixed random projection, 2048-d; a random ResNet-50 carries no information offline).',
         f'{count_params(gpt):,} parameters (fp16 here); best validation loss at step {steps} (early stopping).', '',
         '## Evaluation on the 80 test clips (scored by the bundled small Melception)', '',
@@ -79,16 +87,20 @@ def bundle_transformer(ckpt, out, eval_dir, notes):
     folder = save_model(out, gpt, info, card, half=True)
     for t, name in ((ev, 'eval.csv'), (sweep, 'topx.csv')):
         if t is not None: t.to_csv(folder/name, index=False)   # read by nbs/09b_train_transformer.ipynb
+    for name in ('offsets.csv', 'onset_offsets.png'):
+        if eval_dir and (Path(eval_dir)/name).exists(): shutil.copy(Path(eval_dir)/name, folder/name)
     return folder
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--codebook'); p.add_argument('--codebook-report'); p.add_argument('--codebook-row'); p.add_argument('--codebook-notes', default='')
     p.add_argument('--transformer'); p.add_argument('--transformer-eval'); p.add_argument('--transformer-notes', default='')
+    p.add_argument('--transformer-name', default='transformer_small', help='folder name in the model set')
+    p.add_argument('--default', action='store_true', help="mark this transformer as the set's default (info.default)")
     p.add_argument('--out', default=str(data_dir()/'models'))
     a = p.parse_args(argv)
     out = Path(a.out)
     if a.codebook: print('wrote', bundle_codebook(a.codebook, out/'codebook_small', a.codebook_report, a.codebook_row, a.codebook_notes))
-    if a.transformer: print('wrote', bundle_transformer(a.transformer, out/'transformer_small', a.transformer_eval, a.transformer_notes))
+    if a.transformer: print('wrote', bundle_transformer(a.transformer, out/a.transformer_name, a.transformer_eval, a.transformer_notes, a.default))
 
 if __name__ == '__main__': main()

@@ -6,7 +6,8 @@ Usage: python tests/linefit_kills.py OUT SEED ROUNDS. Trains OUT/straight (never
 import json, os, random, re, signal, sys, time, traceback
 from pathlib import Path
 import torch, torch._dynamo   # the optimisers import dynamo on first use: once here, not in every child
-from vgsg.train import Trainer, TrainConfig, LineFitTask, line_data, seed_everything
+from vgsg.train import Trainer, TrainConfig, LineFitTask, line_data
+from vgsg.core.dist import seed_everything
 
 STEPS = 240
 POINTS = {'step': 12, 'log': 6, 'write': 3, 'save:begin': 3, 'save:files': 3, 'save:swap': 3, 'save:swapped': 3}   # point: most passes before the kill

@@ -4,7 +4,8 @@ import pytest
 import torch
 import yaml
 from vgsg.train import train
-from vgsg.vqgan import VQModel, tiny_codebook, save_weights
+from vgsg.vqgan import VQModel, tiny_codebook
+from vgsg.core.io import save_weights
 from vgsg.transformer import GPT, tiny_config, paper_config, lm_loss
 from vgsg.sample import sample, sample_reference, Decoder
 from vgsg.train_transformer import load_transformer, codebook_of, transformer_sampler, transformer_data, frozen_codebook

@@ -3,11 +3,14 @@ import argparse, contextlib, io, os, warnings
 from pathlib import Path
 import pytest
 import torch
-from vgsg.checkpoints import (LIGHTNING_GLOBALS, STAND_INS, UnsafeCheckpointError, CheckpointMismatch, safe_load, adam_state,
-                              original_state_dict, save_original, read_original, codebook_config, transformer_config,
-                              melgan_generator_config, vggishish_config, meta_state_dict, build_strict, discriminator_from,
-                              lpaps_from, convert, load_codebook_loss, check_permuter)
-from vgsg.vqgan import VQModel, VQGANConfig, tiny_codebook, vggsound_codebook, vas_codebook, LossConfig, CodebookLoss, count_params, read_key_dump, column_major_perm
+from vgsg.core.safety import LIGHTNING_GLOBALS, STAND_INS, UnsafeCheckpointError, safe_load
+from vgsg.checkpoints import (CheckpointMismatch, adam_state, original_state_dict, save_original, read_original,
+                              codebook_config, transformer_config, melgan_generator_config, vggishish_config,
+                              meta_state_dict, build_strict, discriminator_from, lpaps_from, convert,
+                              load_codebook_loss, check_permuter)
+from vgsg.vqgan import (VQModel, VQGANConfig, tiny_codebook, vggsound_codebook, vas_codebook, LossConfig,
+                        CodebookLoss, read_key_dump, column_major_perm)
+from vgsg.core.io import count_params
 from vgsg.lpaps import LPAPS, VGGishish, tiny_vggishish, vggishish16
 from vgsg.transformer import GPT, tiny_config, paper_config
 from vgsg.vocoder import Generator, MelGANConfig, MELGAN_PAPER

@@ -56,7 +56,7 @@ def tiny_model_set(folder):
 
 
 def test_generate_happy_path_and_bad_video(tmp_path):
-    from vgsg.audio import bundled
+    from vgsg.core.io import bundled
     from vgsg.video import probe
     models = tiny_model_set(tmp_path / 'models')
     (tmp_path / 'notes.mp4').write_text('not a video')
@@ -78,7 +78,7 @@ def test_generate_happy_path_and_bad_video(tmp_path):
 
 
 def test_generate_with_a_wrong_model_folder(tmp_path):
-    from vgsg.audio import bundled
+    from vgsg.core.io import bundled
     done = run('generate', bundled('examples/toy_hammer.mp4'), '--models', tmp_path)
     assert done.returncode == 2 and 'needs exactly one codebook' in done.stderr and 'Traceback' not in done.stderr
 

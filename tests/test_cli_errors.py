@@ -4,7 +4,8 @@ import contextlib, shutil, subprocess
 from pathlib import Path
 import pytest
 import yaml
-from vgsg.audio import bundled, save_wav, synth_signal
+from vgsg.core.io import bundled
+from vgsg.audio import save_wav, synth_signal
 from vgsg.cli import main
 from test_cli import tiny_model_set
 

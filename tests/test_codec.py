@@ -179,9 +179,9 @@ def test_disk_full_while_decoding(model, vgc, tmp_path, monkeypatch, failure):
         raise sf.LibsndfileError(2, 'Error writing: ')
     monkeypatch.setattr(sf.SoundFile, 'write', full)
     if failure == 'libsndfile':
-        import vgsg.audio, shutil
+        import vgsg.core.io, shutil
         real = shutil.disk_usage
-        monkeypatch.setattr(vgsg.audio.shutil, 'disk_usage', lambda p: real(p)._replace(free=0))
+        monkeypatch.setattr(vgsg.core.io.shutil, 'disk_usage', lambda p: real(p)._replace(free=0))
     out = tmp_path / 'out.wav'
     with pytest.raises(OSError) as e: decode_file(vgc, out, model, lambda s: np.zeros(s.shape[-1] * 256, np.float32))
     assert str(e.value).endswith(f'{out}: disk full') and '.tmp' not in str(e.value)

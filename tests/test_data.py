@@ -2,7 +2,8 @@
 import json, os, time
 import numpy as np, pandas as pd, pytest, torch
 from vgsg.data import *
-from vgsg.audio import wav_to_mel, data_dir, SR
+from vgsg.audio import wav_to_mel, SR
+from vgsg.core.io import data_dir
 from vgsg.video import make_test_clip, load_clip, read_audio, probe
 from vgsg.features import ResNet, ResNet50Features, PixelFeatures, FEATURE_DIRS, select_frames, load_feature
 

@@ -2,7 +2,8 @@
 import subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, torch
-from vgsg.audio import bundled, griffin_lim
+from vgsg.core.io import bundled
+from vgsg.audio import griffin_lim
 from vgsg.pipeline import ModelSet, Pipeline, sample_seed
 from vgsg.vocoder import GriffinLimVocoder
 

@@ -81,7 +81,8 @@ def argv(how:str) -> list:
 
 def scratch(root:Path) -> Path:
     "A folder laid out like the repository for the README's commands, with the inputs they name."
-    from vgsg.audio import bundled, save_wav, synth_signal
+    from vgsg.core.io import bundled
+    from vgsg.audio import save_wav, synth_signal
     from vgsg.video import make_test_clip
     for d in ('configs', 'scripts', 'vgsg'): (root/d).symlink_to(ROOT/d)
     shutil.copy(bundled('examples/toy_hammer.mp4'), root/'my_video.mp4')

@@ -7,7 +7,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 from vgsg.train import train, TASKS
-from vgsg.vqgan import VQModel, tiny_codebook, save_weights
+from vgsg.vqgan import VQModel, tiny_codebook
+from vgsg.core.io import save_weights
 from vgsg.train_transformer import (load_transformer, codebook_of, bundle_transformer, transformer_sampler,
                                     transformer_data, frozen_codebook, codes_of)
 

@@ -5,10 +5,10 @@ refusals are what keeps it away."""
 import contextlib, io, os, pickle
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
-from vgsg.safety import UntrustedFileError, read_pickle, load_torch, read_yaml, load_npy
+from vgsg.core.safety import UntrustedFileError, read_pickle, load_torch, read_yaml, load_npy
 from vgsg.features import load_feature, feature_complete, load_state_dict, ResNet, FEATURE_DIRS
 from vgsg.data import SpecFeatsDataset, vas_dataset, load_mel, write_fake_clip, MEL_DIR
-from vgsg.checkpoints import safe_load, UnsafeCheckpointError
+from vgsg.core.safety import safe_load, UnsafeCheckpointError
 from vgsg.vocoder import load_generator, Generator, MelGANConfig
 from vgsg.cli import main
 

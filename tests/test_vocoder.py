@@ -204,7 +204,8 @@ def test_windows_from_files_and_bad_file_named(tmp_path):
 
 def test_bundled_vocoder_beats_untrained_and_loads_fp16():
     "The bundled small vocoder: stored in fp16 with its config, and far better than random weights on a held-out clip."
-    from vgsg.audio import bundled, SR
+    from vgsg.core.io import bundled
+    from vgsg.audio import SR
     from safetensors import safe_open
     path = bundled(BUNDLED_VOCODER)/'model.safetensors'
     with safe_open(str(path), 'pt') as f: assert f.get_tensor('model.1.bias').dtype == torch.float16

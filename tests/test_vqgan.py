@@ -8,8 +8,8 @@ import torch
 
 from vgsg.vqgan import (VQModel, VectorQuantizer, CodebookLoss, LossConfig, PatchDiscriminator, CodeUsage,
                         tiny_codebook, vggsound_codebook, vas_codebook, vggsound_loss, taming_adaptive,
-                        count_params, state_dict_shapes, read_key_dump, save_weights, load_weights,
-                        grid_to_seq, seq_to_grid, column_major_perm)
+                        state_dict_shapes, read_key_dump, grid_to_seq, seq_to_grid, column_major_perm)
+from vgsg.core.io import count_params, save_weights, load_weights
 from vgsg.lpaps import (LPAPS, VGGishish, UntrainedBackboneError, load_vggishish, save_vggishish,
                         tiny_vggishish, vggishish16)
 

@@ -4,21 +4,21 @@
 
 # %% ../nbs/00_audio.ipynb #45fd3adf
 from __future__ import annotations
-import os, errno, shutil, warnings
+import warnings
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import librosa
 import soundfile as sf
+from .core.io import atomic_write, save_figure
 
 # %% auto #0
 __all__ = ['SR', 'N_FFT', 'HOP', 'N_MELS', 'FMIN', 'FMAX', 'SECONDS', 'N_SAMPLES', 'N_FRAMES', 'CROP_FRAMES', 'DB_FLOOR',
            'REF_DB', 'MIN_DB', 'AudioError', 'AudioFileNotFoundError', 'fix_length', 'check_waveform', 'load_audio',
            'synth_signal', 'mel_basis', 'normalise', 'mel_to_magnitude', 'mel_librosa', 'MelSpectrogram', 'wav_to_mel',
            'center_crop', 'to_model', 'from_model', 'griffin_lim_librosa', 'mel_to_linear', 'random_phase',
-           'griffin_lim_magnitude', 'griffin_lim', 'show_spec', 'ensure_folder', 'atomic_write', 'save_wav',
-           'save_figure', 'roundtrip', 'data_dir', 'bundled', 'save_example_clip']
+           'griffin_lim_magnitude', 'griffin_lim', 'show_spec', 'save_wav', 'roundtrip', 'save_example_clip']
 
 # %% ../nbs/00_audio.ipynb #237f907f
 SR = 22050          # sample rate (Hz)
@@ -308,53 +308,9 @@ def show_spec(spec, # normalised (80, T) spectrogram(s), numpy or torch
     return ax
 
 # %% ../nbs/00_audio.ipynb #d2056f96
-def _write_error(path:Path, e:Exception) -> OSError:
-    "A one-line error about writing `path` (the user's path, never a temporary one); 'disk full' on ENOSPC."
-    no_space = getattr(e, 'errno', None) == errno.ENOSPC or 'No space left' in str(e)
-    if not no_space:
-        try: no_space = shutil.disk_usage(path.parent).free < 1 << 20
-        except OSError: pass
-    if no_space: return OSError(errno.ENOSPC, f'{path}: disk full')
-    why = getattr(e, 'strerror', None) or (str(e).splitlines() or [type(e).__name__])[0]
-    return OSError(getattr(e, 'errno', None) or errno.EIO, f'{path}: cannot write ({why})')
-
-def ensure_folder(folder) -> Path:
-    "Create `folder` if needed and check a file can be written there; one-line `OSError` naming it if not."
-    folder = Path(folder)
-    probe = folder/f'.vgsg-write-test{os.getpid()}'
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b''); probe.unlink()
-    except OSError as e: raise _write_error(folder, e) from None
-    return folder
-
-def atomic_write(path, # the final file
-                 write # a function taking a temporary path and writing the content there
-                ) -> Path:
-    "Call `write(tmp)` on a temporary file next to `path`, then rename it to `path`; write errors name `path`."
-    path = Path(path)
-    ensure_folder(path.parent)
-    tmp = path.with_name(f'.{path.stem}.tmp{os.getpid()}{path.suffix}')
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e: raise _write_error(path, e) from None
-    except Exception as e:
-        if type(e).__name__ != 'SafetensorError': raise
-        raise _write_error(path, e) from None
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
-
 def save_wav(path, wav, sr:int=SR) -> Path:
     "Write a float waveform as 16-bit PCM wav, atomically."
     return atomic_write(path, lambda p: sf.write(str(p), np.asarray(wav, np.float32), sr, subtype='PCM_16', format='WAV'))
-
-def save_figure(fig, path, dpi:int=80) -> Path:
-    "Write a matplotlib figure as PNG, atomically, and close it."
-    import matplotlib.pyplot as plt
-    try: return atomic_write(path, lambda p: fig.savefig(p, format='png', dpi=dpi))
-    finally: plt.close(fig)
 
 # %% ../nbs/00_audio.ipynb #0742ce28
 def roundtrip(audio_path, # input audio file
@@ -374,20 +330,6 @@ def roundtrip(audio_path, # input audio file
     fig.tight_layout()
     png = save_figure(fig, out_dir/f'{name}_mel.png')
     return dict(mel=mel, wav=out_wav, png=png)
-
-# %% ../nbs/00_audio.ipynb #666e0e8f
-def data_dir() -> Path:
-    "The folder of bundled data: `$VGSG_DATA` if set, else the package's `assets/` (example media, bundled models)."
-    if os.environ.get('VGSG_DATA'): return Path(os.environ['VGSG_DATA'])
-    import importlib.resources
-    return Path(str(importlib.resources.files('vgsg')/'assets'))
-
-def bundled(name:str # a path relative to the data folder, e.g. 'examples/scene.flac'
-           ) -> Path:
-    "Path of a bundled file; a clear error if it is missing."
-    path = data_dir() / name
-    if not path.exists(): raise FileNotFoundError(f'{path}: bundled file missing (set VGSG_DATA to a folder holding it)')
-    return path
 
 # %% ../nbs/00_audio.ipynb #8c253c04
 def save_example_clip(path) -> Path:

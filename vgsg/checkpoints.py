@@ -11,24 +11,22 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 import yaml
-from .safety import UntrustedFileError, load_torch, read_yaml
-from .vqgan import (VQGANConfig, VQModel, PatchDiscriminator, column_major_perm, state_dict_shapes, read_key_dump,
-                        save_weights, load_weights)
+from .core.safety import read_yaml, LIGHTNING_GLOBALS, LightningName, STAND_INS, safe_load
+from .vqgan import VQGANConfig, VQModel, PatchDiscriminator, column_major_perm, state_dict_shapes, read_key_dump
+from .core.io import save_weights, load_weights
 from .lpaps import VGGishishConfig, VGGishish, LPAPS, read_mel_stats
 from .transformer import GPTConfig, GPT, N_AUDIO_TOKENS
 from .vocoder import MelGANConfig, Generator
 from .melception import Melception, MelceptionConfig, STATS_KEYS, from_torchvision_state_dict
 from .pipeline import save_model
-from .cli import command
 
 # %% auto #0
-__all__ = ['BASE_URL', 'PUBLISHED_RUNS', 'LIGHTNING_GLOBALS', 'STAND_INS', 'ORIGINAL_KINDS', 'KIND_FOLDERS', 'LOSS_FILES',
-           'published_run', 'LightningName', 'UnsafeCheckpointError', 'safe_load', 'adam_state', 'lightning_checkpoint',
-           'original_state_dict', 'save_original', 'read_original', 'CheckpointMismatch', 'check_shapes',
-           'build_strict', 'codebook_config', 'meta_state_dict', 'vgg_layers', 'discriminator_from', 'lpaps_from',
-           'transformer_config', 'check_permuter', 'check_causal_masks', 'melgan_generator_config', 'vggishish_config',
-           'read_codebook', 'read_transformer', 'read_melgan', 'read_vggishish', 'read_melception', 'convert',
-           'load_codebook_loss', 'convert_cmd']
+__all__ = ['BASE_URL', 'PUBLISHED_RUNS', 'ORIGINAL_KINDS', 'KIND_FOLDERS', 'LOSS_FILES', 'published_run', 'adam_state',
+           'lightning_checkpoint', 'original_state_dict', 'save_original', 'read_original', 'CheckpointMismatch',
+           'check_shapes', 'build_strict', 'codebook_config', 'meta_state_dict', 'vgg_layers', 'discriminator_from',
+           'lpaps_from', 'transformer_config', 'check_permuter', 'check_causal_masks', 'melgan_generator_config',
+           'vggishish_config', 'read_codebook', 'read_transformer', 'read_melgan', 'read_vggishish', 'read_melception',
+           'convert', 'load_codebook_loss', 'convert_cmd']
 
 # %% ../nbs/13_checkpoints.ipynb #71f594c5
 BASE_URL = 'https://a3s.fi/swift/v1/AUTH_a235c0f452d648828f745589cde1219a/specvqgan_public/'
@@ -56,33 +54,6 @@ def published_run(path)->tuple:
         for name, facts in PUBLISHED_RUNS.items():
             if name in part: return name, facts
     return None, {}
-
-# %% ../nbs/13_checkpoints.ipynb #b55f010c
-LIGHTNING_GLOBALS = ('pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint',
-                     'pytorch_lightning.callbacks.early_stopping.EarlyStopping')
-
-class LightningName:
-    "Inert stand-in for a Lightning class a checkpoint names (as a dict key); creating one is refused."
-    path = ''
-    def __new__(cls, *args, **kwargs):
-        raise pickle.UnpicklingError(f'the checkpoint tries to create a {cls.path} object; only the class name is allowed')
-    def __repr__(self): return f'<{self.path}>'
-
-def _stand_in(path:str)->type: return type(path.rsplit('.', 1)[1], (LightningName,), dict(path=path))
-
-STAND_INS = {p: _stand_in(p) for p in LIGHTNING_GLOBALS}
-
-class UnsafeCheckpointError(UntrustedFileError):
-    "A checkpoint needs more than plain weights to be unpickled."
-
-# %% ../nbs/13_checkpoints.ipynb #bde1c581
-def safe_load(path, # a `.ckpt` / `.pt` / `.pth` file written by `torch.save`
-              trust:bool=False, # full unpickling (can run code!): only for files you trust
-              mmap:bool=False, # memory-map the tensors of a zip-format file (valid while the file is unchanged)
-             ):
-    "Read a PyTorch checkpoint with the restricted unpickler (Lightning callback names allowed); refuse anything else."
-    try: return load_torch(path, trust, mmap, allow=[(c, p) for p, c in STAND_INS.items()])
-    except UntrustedFileError as e: raise UnsafeCheckpointError(e.path, e.names) from None
 
 # %% ../nbs/13_checkpoints.ipynb #6b3c0c6e
 class _LightningPickler(pickle._Pickler):
@@ -523,7 +494,6 @@ def _add_convert_args(p):
                    help='settings the weights cannot tell, e.g. n_head=16, codebook.num_groups=32, cond=nofeats')
     p.add_argument('--trust', action='store_true', help='full unpickling: ONLY for files you trust (a malicious file can run code)')
 
-@command('convert', "convert the original authors' checkpoints into vgsg model folders (safetensors)")
 def convert_cmd(args):
     "Convert one original checkpoint; print the model folders written."
     out = convert(args.src, args.dst, args.kind, trust=args.trust, keep_loss=args.keep_loss, features=args.features,

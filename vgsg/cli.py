@@ -33,7 +33,8 @@ def _add_mel_args(p):
 def mel_cmd(args):
     "Write `<name>_mel.npy` for each audio file; with --griffin-lim the full round trip."
     import numpy as np
-    from vgsg.audio import AudioError, roundtrip, load_audio, wav_to_mel, atomic_write, ensure_folder
+    from vgsg.audio import AudioError, roundtrip, load_audio, wav_to_mel
+    from vgsg.core.io import atomic_write, ensure_folder
     failed = []
     ensure_folder(args.out)
     for f in args.audio:
@@ -55,7 +56,7 @@ def _add_demo_args(p):
 def _have_bundled_models() -> bool:
     "True if the bundled model folder holds a complete model set."
     from vgsg.pipeline import model_folders
-    from vgsg.audio import data_dir
+    from vgsg.core.io import data_dir
     try: found = model_folders(data_dir()/'models')
     except FileNotFoundError: return False
     return len(found.get('codebook', [])) == 1 and len(found.get('transformer', [])) >= 1
@@ -63,7 +64,8 @@ def _have_bundled_models() -> bool:
 @command('demo', 'the main job on the bundled example: generate sound for the example video toy_hammer.mp4')
 def demo_cmd(args):
     "Generate a sound track for the bundled example video (or, without bundled models, the spectrogram round trip)."
-    from vgsg.audio import roundtrip, bundled
+    from vgsg.audio import roundtrip
+    from vgsg.core.io import bundled
     if not _have_bundled_models():
         paths = roundtrip(bundled('examples/scene.flac'), args.out)
         print('demo: no bundled model set found; ran the spectrogram round trip of the bundled example scene.flac')
@@ -135,7 +137,7 @@ def generate_cmd(args):
     "Generate sound for each video; broken videos are skipped and reported. Returns {video: its `Generation`}."
     from tqdm.auto import tqdm
     from vgsg.pipeline import ModelSet, Pipeline
-    from vgsg.audio import data_dir, ensure_folder
+    from vgsg.core.io import data_dir, ensure_folder
     _check_generate_args(args)
     _check_outputs(args)
     ensure_folder(args.out)   # before the models load and the samples are drawn, not after
@@ -167,9 +169,9 @@ def _add_codec_args(p):
 @command('codec', 'the codebook as a neural audio codec: encode audio to a .vgc bitstream, decode it back')
 def codec_cmd(args):
     "Encode or decode with the codebook; prints sizes and the bitrate."
-    from vgsg.pipeline import load_one, model_folders, _pick_vocoder
+    from vgsg.pipeline import load_one, model_folders, pick_vocoder
     from vgsg.codec import encode_file, decode_file
-    from vgsg.audio import data_dir, ensure_folder
+    from vgsg.core.io import data_dir, ensure_folder
     folder = Path(args.models) if args.models else data_dir()/'models'
     if not Path(args.input).is_file(): raise FileNotFoundError(errno.ENOENT, 'no such file', args.input)
     ensure_folder(Path(args.out).parent)
@@ -179,7 +181,7 @@ def codec_cmd(args):
         print(f'{r["path"]}: {r["bytes"]} bytes for {r["seconds"]:.2f} s of audio = {r["kbps"]:.3f} kbps')
         return
     vocoders = [] if (folder/'config.yaml').exists() else model_folders(folder).get('vocoder', [])
-    vocoder = _pick_vocoder(vocoders, 'auto', 'cpu')   # as `generate`: a MelGAN marked not recommended gives way to Griffin-Lim
+    vocoder = pick_vocoder(vocoders, 'auto', 'cpu')   # as `generate`: a MelGAN marked not recommended gives way to Griffin-Lim
     print(decode_file(args.input, args.out, codebook, vocoder))
 codec_cmd.add_args = _add_codec_args
 
@@ -203,8 +205,8 @@ def _features_line(asked:str, used:str) -> str:
 def prepare_cmd(args):
     "Prepare a folder of videos for training; say which features were used and how many clips failed."
     from vgsg.data import prepare, default_features
-    from vgsg.audio import ensure_folder
-    from vgsg.safety import one_line
+    from vgsg.core.io import ensure_folder
+    from vgsg.core.safety import one_line
     if not Path(args.videos).is_dir(): raise FileNotFoundError(f'{args.videos}: no such folder')
     if args.labels and not Path(args.labels).is_file(): raise FileNotFoundError(errno.ENOENT, 'no such labels file', args.labels)
     ensure_folder(args.out)
@@ -253,7 +255,8 @@ def _add_train_args(p):
 @command('train', 'train a model from a YAML config (codebook, vggishish, transformer, vocoder, melception)')
 def train_cmd(args):
     "Train the named model; checkpoints, log.csv and config.yaml go to the output folder."
-    from vgsg.train import load_config, train, set_dotted
+    from vgsg.core.config import load_config, set_dotted
+    from vgsg.train import train
     _load_training_modules()
     cfg = load_config(args.config, args.set)
     if args.out: set_dotted(cfg, 'train.out_dir', args.out)
@@ -314,7 +317,7 @@ def evaluate_cmd(args):
     "Score a folder of samples (generated first with --models) against a prepared split; print the numbers, append them to eval.csv."
     metrics = _check_evaluate_args(args)
     from vgsg.evaluate import samples_folder, score_split, load_scorer, prepared_split, append_csv
-    from vgsg.train import init_distributed, rank
+    from vgsg.core.dist import init_distributed, rank
     prepared_split(args.data, args.split)                 # the data and the split exist: checked before any work
     if args.samples is not None: samples_folder(args.samples, args.split)
     device = init_distributed(args.device)
@@ -332,15 +335,17 @@ def evaluate_cmd(args):
 evaluate_cmd.add_args = _add_evaluate_args
 
 # %% ../nbs/14_cli.ipynb #71f54ff7
-PLUGINS = {'convert': ('vgsg.checkpoints', "convert the original authors' checkpoints into vgsg model folders (safetensors)")}
+PLUGINS = {'convert': ('vgsg.checkpoints', 'convert_cmd', "convert the original authors' checkpoints into vgsg model folders (safetensors)")}
 
 def _requested(argv:list) -> str|None:
     "The sub-command named in `argv`: its first argument that is not an option."
     return next((a for a in argv if not a.startswith('-')), None)
 
 def _load_plugin(name:str|None):
-    "Import the module defining plugin command `name` (it registers itself in `COMMANDS`)."
-    if name in PLUGINS and name not in COMMANDS: importlib.import_module(PLUGINS[name][0])
+    "Import the module defining plugin command `name` and register its command function in `COMMANDS`."
+    if name not in PLUGINS or name in COMMANDS: return
+    module, fn, help = PLUGINS[name]
+    command(name, help)(getattr(importlib.import_module(module), fn))
 
 def parser(argv:list|None=None) -> argparse.ArgumentParser:
     "The `vgsg` argument parser; a plugin command's module is imported only if `argv` asks for that command."
@@ -352,7 +357,7 @@ def parser(argv:list|None=None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         fn.add_args(sp)
         sp.set_defaults(run=fn)
-    for name, (_, help) in PLUGINS.items():
+    for name, (_, _, help) in PLUGINS.items():
         if name not in COMMANDS: sub.add_parser(name, help=help)
     return p
 

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import soundfile as sf
 from .audio import (SR, HOP, N_FFT, N_MELS, wav_to_mel, to_model, from_model, griffin_lim, check_waveform,
-                        AudioError, AudioFileNotFoundError, atomic_write, ensure_folder)
+                        AudioError, AudioFileNotFoundError)
+from .core.io import atomic_write, ensure_folder
 from .vqgan import VQModel, grid_to_seq, seq_to_grid
 
 # %% auto #0

@@ -11,8 +11,9 @@ import numpy as np, pandas as pd, torch
 from scipy.signal import lfilter
 from torch.utils.data import Dataset
 from fastcore.basics import store_attr
-from .audio import SR, wav_to_mel, center_crop, to_model, atomic_write, CROP_FRAMES, N_FRAMES, N_MELS
-from .safety import load_npy, one_line
+from .audio import SR, wav_to_mel, center_crop, to_model, CROP_FRAMES, N_FRAMES, N_MELS
+from .core.io import atomic_write
+from .core.safety import load_npy, one_line
 from .video import FPS, SECONDS, load_clip, write_video, run_batch, n_frames_for, open_media, audio_stream, VideoError
 from .features import (FEAT_LEN, CROP_LEN, FEATURE_DIRS, FEATURE_DIMS, fix_frames, select_frames, frame_indices,
                            load_feature, save_feature, feature_complete, ResNet50Features, BNInceptionFeatures, PixelFeatures)

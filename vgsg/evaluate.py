@@ -4,24 +4,26 @@
 
 # %% ../nbs/11_evaluate.ipynb #23c089bc
 from __future__ import annotations
-import hashlib, json, re
+import json, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import default_collate
-from .audio import N_MELS, SECONDS, from_model, atomic_write, save_wav, griffin_lim
+from .audio import N_MELS, SECONDS, from_model, save_wav, griffin_lim
+from .core.io import atomic_write
 from .metrics import compute_metrics, detect_onsets, onset_sync, event_offsets
 from .melception import Melception, extract_features
+from .core.io import module_hash
 
 # %% auto #0
 __all__ = ['SAMPLE_RE', 'FEATURES', 'sample_path', 'item_key', 'sample_table', 'as_samples', 'reconstruction_sampler',
            'copy_sampler', 'GenerationReport', 'item_meta', 'check_settings', 'batch_seed', 'generate_samples',
-           'load_sample', 'LazySpecs', 'real_spec', 'module_hash', 'file_hash', 'clip_events', 'append_csv',
-           'RealFeatures', 'real_features', 'evaluate_folder', 'random_melception', 'onset_offsets',
-           'plot_onset_offsets', 'evaluate_reconstruction', 'export_wavs', 'prepared_split', 'samples_folder',
-           'has_events', 'score_split', 'load_scorer', 'ModelSampler', 'load_sampler', 'generate_split']
+           'load_sample', 'LazySpecs', 'real_spec', 'clip_events', 'append_csv', 'RealFeatures', 'real_features',
+           'evaluate_folder', 'random_melception', 'onset_offsets', 'plot_onset_offsets', 'evaluate_reconstruction',
+           'export_wavs', 'prepared_split', 'samples_folder', 'has_events', 'score_split', 'load_scorer',
+           'ModelSampler', 'load_sampler', 'generate_split']
 
 # %% ../nbs/11_evaluate.ipynb #a5f3cb0a
 SAMPLE_RE = re.compile(r'(?P<stem>.+)_sample_(?P<k>\d+)\.npy')
@@ -157,7 +159,7 @@ def generate_samples(sampler, # callable(batch, n) -> decoded spectrograms in [â
                      progress:bool=True) -> GenerationReport:
     "Generate `n_samples` per item of `dataset` into the original layout; resumable, sharded, skipping broken items."
     from tqdm.auto import tqdm
-    from vgsg.train import rank as _rank, world_size as _world, seed_everything
+    from vgsg.core.dist import rank as _rank, world_size as _world, seed_everything
     r, w = _rank() if rank is None else rank, _world() if world is None else world
     folder = Path(out_dir)/split
     check_settings(folder, dict(settings or {}, split=split, n_samples=n_samples, batch_size=batch_size, seed=seed), write=r == 0)
@@ -199,27 +201,6 @@ class LazySpecs:
 def real_spec(dataset, i:int) -> np.ndarray:
     "Item `i`'s spectrogram in [0, 1] (the dataset's 'image' in [âˆ’1, 1] mapped back)."
     return from_model(np.asarray(dataset[i]['image'], dtype=np.float32))
-
-def module_hash(m:torch.nn.Module, n:int=12) -> str:
-    "A short sha256 of a module's state dict (names, dtypes and values): which weights scored the samples."
-    h = hashlib.sha256()
-    def add(v):  # tensors by their bytes (int8 ones too), packed int8 layers by their tensors, anything else by repr
-        if isinstance(v, (tuple, list)):
-            for x in v: add(x)
-        elif not isinstance(v, torch.Tensor): h.update(repr(v).encode())
-        else:
-            if v.is_quantized: v = v.int_repr()
-            h.update(str(v.dtype).encode()); h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    for k, v in m.state_dict().items():
-        h.update(k.encode()); add(v)
-    return h.hexdigest()[:n]
-
-def file_hash(path, n:int=12) -> str:
-    "A short sha256 of a file (e.g. a checkpoint), for the settings of a results row."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()[:n]
 
 # %% ../nbs/11_evaluate.ipynb #b949a174
 def clip_events(dataset, seconds:float=SECONDS) -> dict:
@@ -457,7 +438,7 @@ class ModelSampler:
 
 def _features_of(gpt, folder:Path) -> str:
     "The frame-feature kind a transformer reads: its model folder's info, else its training config's data section, else pixels."
-    from vgsg.safety import read_yaml
+    from vgsg.core.safety import read_yaml
     if f := (getattr(gpt, 'info', None) or {}).get('features'): return f
     cfgs = [read_yaml(p) for p in (folder/'config.yaml', folder.parent/'config.yaml') if p.exists()]
     data = [c['data'] for c in cfgs if isinstance(c, dict) and isinstance(c.get('data'), dict)]

@@ -8,8 +8,8 @@ import os, glob, math, pickle, warnings, copy
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from .audio import atomic_write, data_dir
-from .safety import UntrustedFileError, load_torch, load_npy, read_pickle
+from .core.io import atomic_write, data_dir
+from .core.safety import UntrustedFileError, load_torch, load_npy, read_pickle
 from .video import FPS, SECONDS, n_frames_for, load_clip, run_batch, Clip, FrameSize
 
 # %% auto #0

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
-from .vqgan import save_weights, load_weights
+from .core.io import save_weights, load_weights
 
 # %% auto #0
 __all__ = ['vggishish16', 'tiny_vggishish', 'VGGishishConfig', 'make_features', 'VGGishish', 'load_vggishish', 'save_vggishish',

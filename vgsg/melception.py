@@ -20,7 +20,8 @@ from torch import nn, Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
-from .audio import N_MELS, CROP_FRAMES, atomic_write
+from .audio import N_MELS, CROP_FRAMES
+from .core.io import atomic_write
 
 # %% ../nbs/06_melception.ipynb #a3c1e6a6
 @dataclass
@@ -212,7 +213,7 @@ class Melception(nn.Module):
         self.apply(_init_weights)
 
 # %% ../nbs/06_melception.ipynb #a9edc5a6
-from .vqgan import count_params as n_params   # one parameter counter for the whole library
+from .core.io import count_params as n_params   # one parameter counter for the whole library
 
 # %% ../nbs/06_melception.ipynb #0a64e36d
 STATS_KEYS = ('mel_mean', 'mel_std')

@@ -13,8 +13,9 @@ import torch.nn as nn
 import yaml
 from safetensors import safe_open
 from safetensors.torch import save_file, load_file
-from .safety import read_yaml
-from .audio import SR, HOP, SECONDS, atomic_write, save_wav, save_figure, show_spec, data_dir
+from .core.safety import read_yaml
+from .audio import SR, HOP, SECONDS, save_wav, show_spec
+from .core.io import atomic_write, save_figure, data_dir
 from .vqgan import VQGANConfig, VQModel, seq_to_grid
 from .transformer import GPTConfig, GPT
 from .sample import sample, quantize_int8
@@ -25,8 +26,8 @@ from .lpaps import VGGishishConfig, VGGishish
 # %% auto #0
 __all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'EXTRACTORS', 'COL_SECONDS', 'kind_of', 'save_model',
            'read_model_config', 'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders',
-           'load_one', 'pick_transformer', 'ModelSet', 'n_columns', 'make_extractor', 'video_features', 'sample_seed',
-           'Generation', 'Pipeline', 'looped_events', 'onset_agreement']
+           'load_one', 'pick_vocoder', 'pick_transformer', 'ModelSet', 'n_columns', 'make_extractor', 'video_features',
+           'sample_seed', 'Generation', 'Pipeline', 'looped_events', 'onset_agreement']
 
 # %% ../nbs/10_pipeline.ipynb #dffa46de
 MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
@@ -173,7 +174,9 @@ def load_one(folder, # a model folder, or a folder of model folders with exactly
 # %% ../nbs/10_pipeline.ipynb #2596c4c0
 VOCODERS = ('auto', 'melgan', 'griffin-lim')
 
-def _pick_vocoder(folders:list, choice:str, device):
+def pick_vocoder(folders:list, # the vocoder folders of a model set
+                 choice:str, # 'auto', 'melgan' or 'griffin-lim'
+                 device):
     "The vocoder a model set uses: MelGAN from `folders` or Griffin-Lim, by `choice`."
     if choice not in VOCODERS: raise ValueError(f'vocoder must be one of {VOCODERS}, got {choice!r}')
     if choice == 'griffin-lim': return GriffinLimVocoder()
@@ -220,7 +223,7 @@ class ModelSet:
         if not found.get('transformer'): raise ValueError(f'{folder}: a model set needs a transformer folder, found none')
         one = lambda kind: load_model(found[kind][0], device) if found.get(kind) else None
         gpt = load_model(pick_transformer(found['transformer'], transformer, folder), device)
-        return cls(one('codebook'), gpt, _pick_vocoder(found.get('vocoder', []), vocoder, device), one('melception'), Path(folder).name)
+        return cls(one('codebook'), gpt, pick_vocoder(found.get('vocoder', []), vocoder, device), one('melception'), Path(folder).name)
 
     @classmethod
     def bundled(cls, device='cpu', vocoder:str='auto', transformer:str|None=None) -> ModelSet:

@@ -8,58 +8,23 @@ import csv, errno, io, json, math, os, random, re, shutil, signal, time
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
-from .safety import load_torch, read_yaml, UntrustedFileError
+from .core.safety import load_torch, UntrustedFileError
+from .core.dist import world_size, rank, is_main, init_distributed, seed_everything, rng_state, set_rng_state
+from .core.config import config_section
 try: import fcntl   # POSIX file locks; without it (Windows) run folders are not locked
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['LOG_HEADER', 'TASKS', 'world_size', 'rank', 'is_main', 'init_distributed', 'seed_everything', 'rng_state',
-           'set_rng_state', 'unwrap', 'state_for_safetensors', 'save_checkpoint', 'find_checkpoint',
-           'recover_checkpoint', 'load_checkpoint', 'checkpoint_step', 'EarlyStopping', 'TrainTask', 'to_device',
-           'lock_folder', 'truncate_log', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data',
-           'register_task', 'set_dotted', 'load_config', 'train_config', 'train']
-
-# %% ../nbs/09_train.ipynb #5f9e6f6f
-def world_size() -> int: "Number of training processes (1 without torchrun)."; return dist.get_world_size() if dist.is_initialized() else 1
-def rank() -> int: "This process's rank (0 without torchrun)."; return dist.get_rank() if dist.is_initialized() else 0
-def is_main() -> bool: "True in the process that logs and writes checkpoints."; return rank() == 0
-
-def init_distributed(device:str='auto') -> torch.device:
-    "Join the torchrun process group if there is one; return the device this process trains on."
-    cuda = torch.cuda.is_available() and device in ('auto', 'cuda')
-    if 'RANK' in os.environ and not dist.is_initialized():
-        dist.init_process_group('nccl' if cuda else 'gloo')
-    if not cuda: return torch.device('cpu' if device == 'auto' else device)
-    local = int(os.environ.get('LOCAL_RANK', 0))
-    torch.cuda.set_device(local)
-    return torch.device('cuda', local)
-
-# %% ../nbs/09_train.ipynb #ababccf3
-def seed_everything(seed:int):
-    "Seed python, numpy and torch (CPU and CUDA)."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-
-def rng_state() -> dict:
-    "The random-number states of python, numpy and torch, as tensors and plain python values."
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = dict(python=random.getstate(), numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-                 torch=torch.get_rng_state())
-    if torch.cuda.is_available(): state['cuda'] = torch.cuda.get_rng_state_all()
-    return state
-
-def set_rng_state(state:dict):
-    "Restore states saved by `rng_state` (wherever `torch.load` put their tensors: RNG states must be CPU byte tensors)."
-    name, keys, pos, has_gauss, gauss = state['numpy']
-    random.setstate(state['python']); torch.set_rng_state(state['torch'].cpu())
-    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))
-    if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+__all__ = ['LOG_HEADER', 'TASKS', 'unwrap', 'state_for_safetensors', 'save_checkpoint', 'find_checkpoint', 'recover_checkpoint',
+           'load_checkpoint', 'checkpoint_step', 'EarlyStopping', 'TrainTask', 'to_device', 'lock_folder',
+           'truncate_log', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data', 'register_task',
+           'train_config', 'train']
 
 # %% ../nbs/09_train.ipynb #e70b2056
 _CRASHES = {}
@@ -531,45 +496,9 @@ def register_task(name:str):
     def deco(build): TASKS[name] = build; return build
     return deco
 
-def set_dotted(cfg:dict, key:str, value):
-    "Set cfg['a']['b'] = value for key 'a.b', creating sections as needed."
-    *path, last = key.split('.')
-    for k in path: cfg = cfg.setdefault(k, {})
-    cfg[last] = value
-
-_FLOAT = __import__('re').compile(r'^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$')
-
-def _numbers(x):
-    "YAML 1.1 reads `1e-4` (no dot) as a string; turn such strings into floats, recursively."
-    if isinstance(x, dict): return {k: _numbers(v) for k, v in x.items()}
-    if isinstance(x, list): return [_numbers(v) for v in x]
-    return float(x) if isinstance(x, str) and _FLOAT.match(x) else x
-
-def load_config(path=None, # a YAML file, or None for an empty config
-                overrides:list|tuple=() # 'a.b=value' strings; values are parsed as YAML (numbers, lists, null...)
-               ) -> dict:
-    "Read a YAML config and apply dotted overrides."
-    import yaml
-    cfg = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists(): raise FileNotFoundError(f'{path}: no such config file')
-        cfg = read_yaml(path) or {}
-        if not isinstance(cfg, dict): raise ValueError(f'{path}: a training config is a mapping of sections, got {type(cfg).__name__}')
-    for o in overrides:
-        if '=' not in o: raise ValueError(f'override {o!r} is not of the form key=value')
-        k, v = o.split('=', 1)
-        try: value = yaml.safe_load(v)
-        except yaml.YAMLError: raise ValueError(f'override {o!r}: the value is not plain YAML') from None
-        set_dotted(cfg, k.strip(), value)
-    return _numbers(cfg)
-
 def train_config(cfg:dict) -> TrainConfig:
     "The `train:` section as a `TrainConfig`; unknown keys are an error."
-    known = set(TrainConfig.__dataclass_fields__)
-    unknown = set(cfg.get('train', {})) - known
-    if unknown: raise ValueError(f'unknown train settings: {sorted(unknown)}; known: {sorted(known)}')
-    return TrainConfig(**cfg.get('train', {}))
+    return config_section(TrainConfig, cfg, 'train')
 
 def train(name:str, # a registered task
           cfg:dict # the whole config

@@ -14,11 +14,14 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
-from .audio import atomic_write, save_figure, from_model, mel_to_magnitude, N_MELS
+from .core.io import atomic_write, save_figure
+from .audio import from_model, mel_to_magnitude, N_MELS
 from .vqgan import (VQGANConfig, LossConfig, VQModel, CodebookLoss, CodeUsage, vggsound_codebook, vas_codebook,
-                        tiny_codebook, save_weights, load_weights)
+                        tiny_codebook)
+from .core.io import save_weights, load_weights
 from .lpaps import VGGishish, VGGishishConfig, LPAPS, ScalingLayer, vggishish16, tiny_vggishish, read_mel_stats
-from .train import TrainTask, register_task, train_config, is_main, world_size, unwrap, seed_everything
+from .train import TrainTask, register_task, train_config, unwrap
+from .core.dist import is_main, world_size, seed_everything
 
 # %% auto #0
 __all__ = ['PRESETS', 'VGG_TRAIN_KEYS', 'LPAPS_KEYS', 'CODEBOOK_TRAIN_KEYS', 'from_section', 'scaled_lr', 'ensure_toy',
@@ -175,7 +178,7 @@ def build_vggishish(cfg:dict) -> tuple:
 # %% ../nbs/09a_train_codebook.ipynb #ea8213a9
 def _model_config(folder:Path) -> dict:
     "The config.yaml of a model folder or of the run that wrote a checkpoint folder."
-    from vgsg.safety import read_yaml
+    from vgsg.core.safety import read_yaml
     for p in (folder/'config.yaml', folder.parent/'config.yaml'):
         if p.exists(): return read_yaml(p) or {}
     raise FileNotFoundError(f'{folder}: no config.yaml in the folder or its parent')

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from .audio import from_model, bundled, atomic_write, data_dir
+from .audio import from_model
+from .core.io import bundled, atomic_write, data_dir
 from .melception import (Melception, MelceptionConfig, mel_stats, melception_loss, melception_optimizer,
                              evaluate_melception, save_melception, load_melception, n_params)
 from .train import TrainTask, register_task, load_checkpoint, train as run_training
@@ -140,7 +141,7 @@ def build_melception(cfg:dict) -> tuple:
 # %% ../nbs/09d_train_melception.ipynb #16f488e2
 def run_config(run_dir) -> dict:
     "The config a run was trained with (its `config.yaml`)."
-    from vgsg.safety import read_yaml
+    from vgsg.core.safety import read_yaml
     p = Path(run_dir)/'config.yaml'
     if not p.exists(): raise FileNotFoundError(f'{p}: not a training run (no config.yaml)')
     return read_yaml(p)

@@ -13,14 +13,14 @@ import torch.nn as nn
 import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import Dataset, DataLoader
-from .audio import atomic_write, data_dir, bundled
+from .core.io import atomic_write, data_dir, bundled
 from .features import FEATURE_DIMS, CROP_LEN
-from .safety import load_npy, read_yaml
+from .core.safety import load_npy, read_yaml
 from .transformer import GPT, GPTConfig, tiny_config, lm_loss, make_optimizer
 from .vqgan import VQModel, grid_to_seq, seq_to_grid
 from .sample import sample
-from .train import (TrainTask, register_task, train_config, seed_everything, init_distributed, is_main, world_size,
-                    unwrap, load_checkpoint)
+from .train import TrainTask, register_task, train_config, unwrap, load_checkpoint
+from .core.dist import seed_everything, init_distributed, is_main, world_size
 from .train_codebook import load_codebook, export_model, scaled_lr, _model_config
 
 # %% auto #0
@@ -84,7 +84,7 @@ def encode_codes(vq:VQModel, ds:Dataset, # items with 'image' (80, T) in [-1, 1]
 # %% ../nbs/09b_train_transformer.ipynb #ffc665e8
 def codebook_hash(vq:nn.Module) -> str:
     "A short hash of the codebook's weights, naming its code caches"
-    from vgsg.evaluate import module_hash
+    from vgsg.core.io import module_hash
     return module_hash(vq)
 
 def _clips(ds) -> list:
@@ -282,7 +282,7 @@ BUNDLED_TRANSFORMER = 'models/transformer_small'
 
 def load_transformer(path, device='cpu') -> GPT:
     "A trained GPT (float32, eval mode) from a `transformer` checkpoint or model folder"
-    from vgsg.vqgan import load_weights
+    from vgsg.core.io import load_weights
     folder = Path(path)
     from vgsg.pipeline import model_kind, load_model
     if model_kind(folder) == 'transformer': return load_model(folder, device)   # a model folder (e.g. the bundled one)

@@ -11,12 +11,15 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from .audio import SR, HOP, MelSpectrogram, atomic_write, save_wav, save_figure, fix_length, show_spec, wav_to_mel, data_dir
-from .safety import read_yaml
+from .audio import SR, HOP, MelSpectrogram, save_wav, fix_length, show_spec, wav_to_mel
+from .core.io import atomic_write, save_figure, data_dir
+from .core.safety import read_yaml
 from .vocoder import (MELGAN_PAPER, MelGANConfig, Generator, Discriminator, melgan_config, make_optimizers,
                           train_step, bare, prepare_clips, random_windows, mel_l1, spectral_convergence,
-                          save_generator, load_generator, count_params)
-from .train import TrainTask, register_task, train_config, seed_everything, is_main, checkpoint_step
+                          save_generator, load_generator)
+from .core.io import count_params
+from .train import TrainTask, register_task, train_config, checkpoint_step
+from .core.dist import seed_everything, is_main
 
 # %% auto #0
 __all__ = ['DATA_KEYS', 'COMMON_DATA_KEYS', 'toy_table', 'toy_clips', 'prepared_clips', 'RandomWindows', 'ClipSegments',

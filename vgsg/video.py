@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Callable
 import numpy as np
 import av
-from .audio import SR, SECONDS, atomic_write
+from .audio import SR, SECONDS
+from .core.io import atomic_write
 
 # %% auto #0
 __all__ = ['FPS', 'MIN_SEEK', 'REASONS', 'n_frames_for', 'VideoError', 'open_media', 'video_stream', 'audio_stream',

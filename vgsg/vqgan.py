@@ -13,15 +13,13 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
-from .audio import atomic_write
 
 # %% auto #0
 __all__ = ['vggsound_codebook', 'vas_codebook', 'tiny_codebook', 'd_losses', 'vggsound_loss', 'vas_loss', 'VQGANConfig',
            'group_norm', 'conv3', 'conv1', 'ResnetBlock', 'AttnBlock', 'Downsample', 'Upsample', 'Encoder', 'Decoder',
-           'code_histogram', 'perplexity', 'VectorQuantizer', 'CodeUsage', 'VQModel', 'count_params',
-           'state_dict_shapes', 'read_key_dump', 'save_weights', 'read_weights', 'load_weights', 'grid_to_seq',
-           'seq_to_grid', 'column_major_perm', 'PatchDiscriminator', 'hinge_d_loss', 'vanilla_d_loss', 'gan_factor',
-           'LossConfig', 'taming_adaptive', 'adaptive_weight', 'CodebookLoss']
+           'code_histogram', 'perplexity', 'VectorQuantizer', 'CodeUsage', 'VQModel', 'state_dict_shapes',
+           'read_key_dump', 'grid_to_seq', 'seq_to_grid', 'column_major_perm', 'PatchDiscriminator', 'hinge_d_loss',
+           'vanilla_d_loss', 'gan_factor', 'LossConfig', 'taming_adaptive', 'adaptive_weight', 'CodebookLoss']
 
 # %% ../nbs/04_vqgan.ipynb #68cdd582
 @dataclass(frozen=True)
@@ -352,10 +350,6 @@ class VQModel(nn.Module):
         return self.decoder.conv_out.weight
 
 # %% ../nbs/04_vqgan.ipynb #c27dd61c
-def count_params(m:nn.Module)->int:
-    "Number of parameters (buffers not counted)."
-    return sum(p.numel() for p in m.parameters())
-
 def state_dict_shapes(m:nn.Module, prefix:str='')->dict:
     "`{key: shape}` of a module's state dict, keys prefixed by `prefix`."
     return {prefix+k: tuple(v.shape) for k,v in m.state_dict().items()}
@@ -366,41 +360,6 @@ def read_key_dump(path, prefix:str='')->dict:
     if not path.exists(): raise FileNotFoundError(f"key dump not found: {path}")
     rows = [l.split('\t') for l in path.read_text().splitlines() if l.strip() and not l.startswith('#')]
     return {r[0]: tuple(ast.literal_eval(r[1])) for r in rows if r[0].startswith(prefix)}
-
-# %% ../nbs/04_vqgan.ipynb #b23e9f07
-def save_weights(m:nn.Module|dict, path, half:bool=False)->Path:
-    "Write a module's (or a dict's) tensors to a safetensors file atomically; `half` stores floats as fp16."
-    from safetensors.torch import save_file
-    sd = m.state_dict() if isinstance(m, nn.Module) else m
-    sd = {k:(v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous() for k,v in sd.items()}
-    return atomic_write(path, lambda p: save_file(sd, str(p)))
-
-def read_weights(path, trusted:bool=False)->dict:
-    "State dict from a `.safetensors` file or a PyTorch pickle (unwrapping `'state_dict'` / `'model'`)."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"weights file not found: {path}")
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    from vgsg.checkpoints import safe_load   # the restricted unpickler that also opens Lightning checkpoints
-    obj = safe_load(path, trust=trusted)
-    for k in ('state_dict', 'model'):
-        if isinstance(obj, dict) and isinstance(obj.get(k), dict): obj = obj[k]
-    if not isinstance(obj, dict): raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
-    return obj
-
-def load_weights(m:nn.Module, path, prefix:str='', exclude:bool=False, trusted:bool=False)->nn.Module:
-    "Load weights into `m` strictly: keys under `prefix` (prefix stripped), or all but those if `exclude`."
-    sd = read_weights(path, trusted)
-    if prefix: sd = {k:v for k,v in sd.items() if not k.startswith(prefix)} if exclude else {k[len(prefix):]:v for k,v in sd.items() if k.startswith(prefix)}
-    ref = m.state_dict()
-    sd = {k:(v.to(ref[k].dtype) if k in ref else v) for k,v in sd.items()}
-    missing,unexpected = sorted(set(ref) - set(sd)),sorted(set(sd) - set(ref))
-    if missing or unexpected:
-        raise ValueError(f"{path}: keys do not match {type(m).__name__}: missing {missing[:5]}{'...' if len(missing) > 5 else ''} "
-                         f"({len(missing)}), unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''} ({len(unexpected)})")
-    m.load_state_dict(sd, strict=True)
-    return m
 
 # %% ../nbs/04_vqgan.ipynb #b3871d3f
 def grid_to_seq(idx:Tensor)->Tensor:

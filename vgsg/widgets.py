@@ -15,7 +15,8 @@ import ipywidgets as W
 from fastcore.basics import patch
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
-from .audio import SR, HOP, SECONDS, wav_to_mel, center_crop, to_model, from_model, show_spec, data_dir
+from .audio import SR, HOP, SECONDS, wav_to_mel, center_crop, to_model, from_model, show_spec
+from .core.io import data_dir
 from .video import FPS, load_clip, probe
 from .features import CROP_LEN, frame_indices
 from .data import find_videos, VIDEO_EXTS
