@@ -30,7 +30,7 @@ ROWS = {'generate-1080p':          ('generate', 'hd', []),
         'generate-1080p-30s':      ('generate', 'hd', ['--seconds', '30']),
         'generate-4000x3000':      ('generate', 'big', []),
         'generate-4000x3000-30s':  ('generate', 'big', ['--seconds', '30']),
-        'prepare-1080p':           ('prepare', 'hd', []),
+        'prepare-1080p':           ('prepare', 'hd', ['--features', 'resnet50']),   # the heavier extractor, in both revisions
         'codec-1min':              ('codec', 'a1', []),
         'codec-20min':             ('codec', 'a20', []),
         'codec-1h':                ('codec', 'a60', [])}
@@ -229,7 +229,7 @@ def main():
     note = (f'{os.cpu_count()} cores (shared; load average {os.getloadavg()[0]:.1f} at the end), torch threads = cores, '
             f'children niced and capped at {a.cap_gb:g} GB RSS (address space {a.cap_gb + 2:g} GB). "old" = git revision '
             f'{a.old_rev}, "new" = this working tree. Media: H.264 (B-frames) + AAC, 1920×1080 × 1.6 s and 4000×3000 × 2 s; '
-            'generate uses the bundled models (`vgsg/assets/models`), prepare the default ResNet-50 features; the codec rows '
+            'generate uses the bundled models (`vgsg/assets/models`), prepare ResNet-50 features (`--features resnet50`); the codec rows '
             'are `codec encode` + `codec decode` of synthetic 22.05 kHz speech-like audio (wall time summed, peak the larger).')
     print(write_results(lines, note))
     if not a.keep: shutil.rmtree(scratch, ignore_errors=True)

@@ -87,7 +87,7 @@ def bundle_transformer(ckpt, out, eval_dir, notes, default=False):
     folder = save_model(out, gpt, info, card, half=True)
     for t, name in ((ev, 'eval.csv'), (sweep, 'topx.csv')):
         if t is not None: t.to_csv(folder/name, index=False)   # read by nbs/09b_train_transformer.ipynb
-    for name in ('offsets.csv', 'onset_offsets.png'):
+    for name in ('onset_offsets.png',):
         if eval_dir and (Path(eval_dir)/name).exists(): shutil.copy(Path(eval_dir)/name, folder/name)
     return folder
 

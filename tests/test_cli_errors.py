@@ -169,3 +169,10 @@ def test_training_into_a_folder_in_use(tmp_path, capsys, toy):
     try: code, lines = run_cli(capsys, 'train', 'codebook', '-c', cfg)
     finally: held.close()
     check_one_line(code, lines, tmp_path/'run', 'in use by another training')
+
+
+def test_generate_with_an_unknown_transformer(tmp_path, capsys):
+    "The bundled set holds two transformers; naming a third fails before any work, listing the ones there are."
+    code, lines = run_cli(capsys, 'generate', bundled('examples/toy_hammer.mp4'), '-o', tmp_path/'out', '--transformer', 'transformer_big')
+    check_one_line(code, lines, "no transformer folder 'transformer_big'", 'transformer_aligned_small', 'transformer_small')
+    assert not list((tmp_path/'out').glob('*'))

@@ -21,6 +21,7 @@ RUNS = {
     'vgsg generate my_video.mp4 -o out/mine --samples 3 --top-x 64': 'vgsg generate my_video.mp4 -o out/mine --samples 1 --top-x 64',
     'vgsg generate my_video.mp4 -o out/long --seconds 30': 'vgsg generate my_video.mp4 -o out/long --seconds 12',
     'vgsg generate my_video.mp4 -o out/int8 --int8': 'vgsg generate my_video.mp4 -o out/int8 --int8',
+    'vgsg generate my_video.mp4 -o out/paper --transformer transformer_small': 'vgsg generate my_video.mp4 -o out/paper --transformer transformer_small',
     'vgsg codec encode speech.wav -o speech.vgc': 'vgsg codec encode speech.wav -o speech.vgc',
     'vgsg codec decode speech.vgc -o speech_decoded.wav': 'vgsg codec decode speech.vgc -o speech_decoded.wav',
     'vgsg prepare my_videos/ runs/mine --labels labels.csv': 'vgsg prepare my_videos/ runs/mine --labels labels.csv',
