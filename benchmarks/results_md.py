@@ -1,5 +1,5 @@
 """Sections of benchmarks/RESULTS.md: each benchmark script replaces its own named section, keeping the others."""
-import datetime, os, platform, sys
+import datetime, os, platform, shlex, sys
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / 'RESULTS.md'
@@ -22,7 +22,7 @@ def write_section(key:str, # e.g. 'sampling.py: aligned'
                   title:str, lines:list, argv=None) -> Path:
     "Replace (or append) the section `key` of RESULTS.md with a title, the command, the machine and `lines`."
     argv = sys.argv if argv is None else argv
-    body = [f'## {title}', '', f'`python {" ".join(argv)}` ({machine()})', '', *lines]
+    body = [f'## {title}', '', f'`python {shlex.join(argv)}` ({machine()})', '', *lines]
     start, end = f'<!-- {key}: start -->', f'<!-- {key}: end -->'
     old = RESULTS.read_text() if RESULTS.exists() else '# Benchmark results\n'
     block = '\n'.join([start, *body, end])

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 from vgsg.melception import (Melception, MelceptionConfig, n_params, state_dict_lines, keys_sha256, STATS_KEYS,
-                             mel_stats, melception_loss, melception_optimizer, train_step, EarlyStopping,
+                             melception_loss, melception_optimizer, melception_step,
                              classification_metrics, evaluate_melception, train_melception, extract_features,
                              save_melception, load_melception, from_torchvision_state_dict, FEATURE_NAMES)
+from vgsg.core.training import EarlyStopping
+from vgsg.audio import mel_stats
 
 # sha256 of the non-comment lines of the original's state-dict dump (keys/melception.txt, 580 lines)
 REFERENCE_SHA256 = 'c8f9e63bde00863189572690cda4aecc2c736b86f43c70aec756ce05aa519dce'
@@ -96,7 +98,7 @@ def test_train_step_trains_the_aux_head():
     assert opt.defaults['betas'] == (0.9, 0.999) and opt.defaults['weight_decay'] == 1e-4
     x, y = torch.rand(4, 80, 80), torch.tensor([0, 1, 1, 0])
     before = {k: v.detach().clone() for k, v in m.AuxLogits.named_parameters()}
-    train_step(m, opt, x, y, aux_weight=0.4)
+    melception_step(m, opt, x, y, aux_weight=0.4)
     assert all(not torch.equal(before[k], v) for k, v in m.AuxLogits.named_parameters())
     # the loss really includes 0.4 × the auxiliary cross-entropy
     m.eval()
@@ -108,7 +110,8 @@ def test_train_step_trains_the_aux_head():
 
 def test_early_stopping_patience_three():
     es = EarlyStopping(patience=3)
-    stops = [es.step(v) for v in [3, 2, 2.5, 2.1, 2.2]]
+    stops = []
+    for v in [3, 2, 2.5, 2.1, 2.2]: es.improved(v); stops.append(es.should_stop)
     assert stops == [False, False, False, False, True] and es.best == 2
 
 

@@ -169,7 +169,7 @@ def test_yaml_model_config(tmp_path, marker):
 
 # ---------------------------------------------------------------- .npy / .npz
 def test_npy_paths(tmp_path, marker):
-    from vgsg.train_transformer import read_codes
+    from vgsg.train_transformer import read_code_cache
     obj = np.array([Shell(marker)], dtype=object)
     np.save(tmp_path / 'x_mel.npy', obj, allow_pickle=True)
     refused(lambda: load_npy(tmp_path / 'x_mel.npy'), tmp_path / 'x_mel.npy', 'pickled Python objects')
@@ -177,7 +177,7 @@ def test_npy_paths(tmp_path, marker):
     (tmp_path / 'pickle.npy').write_bytes(pickle.dumps(Shell(marker)))          # a pickle posing as .npy
     refused(lambda: load_feature(tmp_path / 'pickle.npy'), tmp_path / 'pickle.npy', 'pickled Python objects')
     np.savez(tmp_path / 'codes.npz', codes=np.zeros((1, 3), np.int16), clips=obj)
-    assert read_codes(tmp_path / 'codes.npz', ['a']) is None                   # an untrusted cache is just not used
+    assert read_code_cache(tmp_path / 'codes.npz', ['a']) is None                   # an untrusted cache is just not used
     assert not marker.exists()
     np.load(tmp_path / 'x_mel.npy', allow_pickle=True)                          # control: the payload is real
     assert marker.exists()

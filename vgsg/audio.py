@@ -17,8 +17,9 @@ from .core.io import atomic_write, save_figure
 __all__ = ['SR', 'N_FFT', 'HOP', 'N_MELS', 'FMIN', 'FMAX', 'SECONDS', 'N_SAMPLES', 'N_FRAMES', 'CROP_FRAMES', 'DB_FLOOR',
            'REF_DB', 'MIN_DB', 'AudioError', 'AudioFileNotFoundError', 'fix_length', 'check_waveform', 'load_audio',
            'synth_signal', 'mel_basis', 'normalise', 'mel_to_magnitude', 'mel_librosa', 'MelSpectrogram', 'wav_to_mel',
-           'center_crop', 'to_model', 'from_model', 'griffin_lim_librosa', 'mel_to_linear', 'random_phase',
-           'griffin_lim_magnitude', 'griffin_lim', 'show_spec', 'save_wav', 'roundtrip', 'save_example_clip']
+           'center_crop', 'to_model', 'from_model', 'iter_specs', 'mel_stats', 'griffin_lim_librosa', 'mel_to_linear',
+           'random_phase', 'griffin_lim_magnitude', 'griffin_lim', 'show_spec', 'save_wav', 'roundtrip',
+           'save_example_clip']
 
 # %% ../nbs/00_audio.ipynb #237f907f
 SR = 22050          # sample rate (Hz)
@@ -180,6 +181,37 @@ def center_crop(spec, # (..., frames)
 
 def to_model(x): "[0, 1] spectrogram → model input in [−1, 1]."; return 2 * x - 1
 def from_model(y): "Model output in [−1, 1] → [0, 1] spectrogram (not clamped, as the original)."; return (y + 1) / 2
+
+# %% ../nbs/00_audio.ipynb #0ac33c0d
+def iter_specs(data, # (N, n_mels, T) array/tensor, list of (n_mels, T), Dataset of (spec, label) or of dicts with 'image' in [−1, 1]
+               idx=None, # indices of the items to read (default: all)
+               dtype=np.float32 # dtype of the yielded arrays
+              ):
+    "Yield the (n_mels, T) [0, 1] spectrograms of `data` as `dtype` arrays."
+    for i in range(len(data)) if idx is None else idx:
+        item = data[i]
+        if isinstance(item, dict): a = from_model(np.asarray(item['image'], dtype=np.float64))
+        else:
+            if isinstance(item, (tuple, list)): item = item[0]
+            a = (item.detach().cpu().numpy() if torch.is_tensor(item) else np.asarray(item)).astype(np.float32)
+        yield a.reshape(-1, a.shape[-1]).astype(dtype)
+
+def mel_stats(data, # spectrograms in any form `iter_specs` reads
+              how:str='clip', # 'clip': average of per-clip means/stds; 'pooled': over all frames of all clips
+              max_items:int|None=None, # use at most this many items, evenly spread
+              min_std:float=0. # floor under the stds
+             ) -> tuple:
+    "Per-mel-bin (means, stds), float32 arrays of shape (n_mels,), of a set of [0, 1] spectrograms."
+    if how not in ('clip', 'pooled'): raise ValueError(f"how must be 'clip' or 'pooled', got {how!r}")
+    idx = None if max_items is None else np.unique(np.linspace(0, len(data) - 1, min(len(data), max_items)).round().astype(int))
+    s0 = s1 = s2 = 0.
+    for spec in iter_specs(data, idx, np.float64):
+        if how == 'clip': s1, s2, s0 = s1 + spec.mean(1), s2 + spec.std(1), s0 + 1
+        else: s1, s2, s0 = s1 + spec.sum(1), s2 + (spec ** 2).sum(1), s0 + spec.shape[1]
+    if not s0: raise ValueError('mel_stats needs at least one spectrogram')
+    mean = s1 / s0
+    std = s2 / s0 if how == 'clip' else np.sqrt(np.maximum(s2 / s0 - mean ** 2, 0))
+    return mean.astype(np.float32), np.maximum(std.astype(np.float32), np.float32(min_std))
 
 # %% ../nbs/00_audio.ipynb #1d5461fa
 def griffin_lim_librosa(spec, # normalised [0, 1] spectrogram (80, T), numpy or torch

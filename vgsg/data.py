@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #639bcfc5
 from __future__ import annotations
-import os, json, hashlib, colorsys
+import os, json, hashlib, colorsys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -12,23 +12,26 @@ from scipy.signal import lfilter
 from torch.utils.data import Dataset
 from fastcore.basics import store_attr
 from .audio import SR, wav_to_mel, center_crop, to_model, CROP_FRAMES, N_FRAMES, N_MELS
+import torch.distributed as dist
 from .core.io import atomic_write
+from .core.dist import rank, world_size
 from .core.safety import load_npy, one_line
 from .video import FPS, SECONDS, load_clip, write_video, run_batch, n_frames_for, open_media, audio_stream, VideoError
 from .features import (FEAT_LEN, CROP_LEN, FEATURE_DIRS, FEATURE_DIMS, fix_frames, select_frames, frame_indices,
-                           load_feature, save_feature, feature_complete, ResNet50Features, BNInceptionFeatures, PixelFeatures)
+                           load_feature, save_feature, feature_complete, ResNet50Features, BNInceptionFeatures, PixelFeatures,
+                           make_extractor)
 
 # %% auto #0
 __all__ = ['MEL_DIR', 'FEATURE_SETS', 'VAS_CLASSES', 'VIDEO_EXTS', 'DONE_FILE', 'DAMAGE_TOL', 'TOY_SCENES', 'TOY_CLASSES',
-           'TOY_HUES', 'TOY_SIZES', 'feature_kinds', 'load_mel', 'SpecFeatsDataset', 'read_split', 'vas_items',
-           'vas_dataset', 'read_vggsound_labels', 'vggsound_clip_key', 'vggsound_items', 'vggsound_dataset',
-           'write_fake_clip', 'find_videos', 'clip_name', 'assign_splits', 'DamagedVideoError', 'declared_seconds',
-           'check_decoded', 'bad_name', 'file_identity', 'extractor_id', 'settings_hash', 'read_done', 'write_done',
-           'append_done', 'make_extractor', 'default_features', 'clip_outputs', 'prepare', 'read_manifest',
+           'TOY_HUES', 'TOY_SIZES', 'TOY_KEYS', 'feature_kinds', 'load_mel', 'SpecFeatsDataset', 'read_split',
+           'vas_items', 'vas_dataset', 'read_vggsound_labels', 'vggsound_clip_key', 'vggsound_items',
+           'vggsound_dataset', 'write_fake_clip', 'find_videos', 'clip_name', 'assign_splits', 'DamagedVideoError',
+           'declared_seconds', 'check_decoded', 'bad_name', 'file_identity', 'extractor_id', 'settings_hash',
+           'read_done', 'write_done', 'append_done', 'default_features', 'clip_outputs', 'prepare', 'read_manifest',
            'prepared_feature', 'prepared_items', 'prepared_dataset', 'Canvas', 'hsv', 'place', 'thump', 'ring', 'chirp',
            'burst', 'tone_track', 'event_times', 'nearest', 'since', 'ToyClip', 'render_toy_clip', 'onset_error',
-           'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'make_full_toy', 'save_toy_example',
-           'write_example_events', 'read_example_events']
+           'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'toy_ready', 'toy_args', 'ensure_toy',
+           'make_full_toy', 'save_toy_example', 'write_example_events', 'read_example_events']
 
 # %% ../nbs/03_data.ipynb #36b77025
 MEL_DIR = 'melspec_10s_22050hz'
@@ -296,11 +299,6 @@ def append_done(out, rec:dict):
         f.write(json.dumps(rec) + '\n'); f.flush(); os.fsync(f.fileno())
 
 # %% ../nbs/03_data.ipynb #f03dc607
-def make_extractor(features):
-    "An extractor from a name ('resnet50', 'bninception', 'pixels') or None; instances pass through."
-    if features is None or not isinstance(features, str): return features
-    return dict(resnet50=ResNet50Features, bninception=BNInceptionFeatures, pixels=PixelFeatures)[features]()
-
 def default_features() -> str:
     "'resnet50' where its ImageNet weights are found, else the weight-free 'pixels' (random ResNet-50 features carry nothing)."
     from vgsg.features import find_weights
@@ -719,6 +717,46 @@ def prepare_toy(toy_root, out_dir, features='pixels', n_feats:int=None, progress
     labels = pd.read_csv(toy_root/'toy.csv')
     videos = [toy_root/v for v in labels['video']]
     return prepare(videos, out_dir, labels.drop(columns=['target']), features, n_feats, progress=progress)
+
+# %% ../nbs/03_data.ipynb #8a4bcaa5
+TOY_KEYS = ('classes', 'clips_per_class', 'seconds', 'size', 'seed', 'valid', 'test')   # read from a data section's top level
+
+def toy_ready(root) -> bool:
+    "True if `root` holds a prepared dataset: a manifest and a training split."
+    return (Path(root)/'manifest.csv').exists() and (Path(root)/'train.txt').exists()
+
+def toy_args(data:dict, # a data section: `make_toy_dataset` arguments under `toy:` or at its top level (`TOY_KEYS`)
+             **defaults # arguments the section does not set
+            ) -> dict:
+    "The `make_toy_dataset` arguments a data section asks for."
+    args = dict(progress=True, **defaults)
+    args.update(data['toy'] if 'toy' in data else {k: v for k, v in data.items() if k in TOY_KEYS})
+    if 'classes' in args: args['classes'] = tuple(args['classes'])
+    return args
+
+def ensure_toy(data:dict, # a data section: `root`, `toy_root`, `features` and the `make_toy_dataset` arguments
+               features=None, # features to prepare when the section names none
+               timeout:float=3600., # without a process group: how long the other processes wait for rank 0's data
+               **defaults # `make_toy_dataset` arguments the section does not set
+              ) -> Path:
+    "The prepared synthetic set a data section describes; generated and prepared (by rank 0, once) if missing."
+    root = Path(data.get('root', 'runs/toy_prepared'))
+    main = rank() == 0 if dist.is_initialized() else int(os.environ.get('RANK', 0)) == 0
+    if main and not toy_ready(root):
+        toy_root, args = Path(data.get('toy_root') or f'{root}_videos'), toy_args(data, **defaults)
+        print(f'vgsg: building the synthetic dataset once: videos in {toy_root}, prepared in {root}', flush=True)
+        make_toy_dataset(toy_root, **args)
+        prepare_toy(toy_root, root, features=data.get('features', features), progress=args['progress'])
+    if world_size() > 1: dist.barrier()
+    else: _wait_until(lambda: toy_ready(root), timeout, f'{root}: no prepared synthetic set within {timeout:.0f} s')
+    return root
+
+def _wait_until(ready, timeout:float, msg:str):
+    "Poll `ready()` every 2 s; TimeoutError(`msg`) after `timeout` seconds."
+    t0 = time.monotonic()
+    while not ready():
+        if time.monotonic() - t0 > timeout: raise TimeoutError(msg)
+        time.sleep(2)
 
 # %% ../nbs/03_data.ipynb #f24625a6
 def make_full_toy(toy_root='runs/toy_full_videos', out_dir='runs/toy_full', features='pixels', n_feats:int=None, seed:int=0):

@@ -292,7 +292,8 @@ def _folder_settings(folder:Path) -> dict:
 def random_melception(specs, # a few [0, 1] spectrograms (N, 80, T) to calibrate on
                       n_classes:int=8, width:float=1/8, seed:int=0) -> Melception:
     "A random Melception with standardisation and batch-norm statistics fitted on `specs`: a stand-in scorer for tests."
-    from vgsg.melception import MelceptionConfig, mel_stats
+    from vgsg.melception import MelceptionConfig
+    from vgsg.audio import mel_stats
     torch.manual_seed(seed)
     m = Melception(MelceptionConfig(n_classes=n_classes, width=width))
     m.set_stats(*mel_stats(specs))

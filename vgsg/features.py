@@ -14,13 +14,13 @@ from .video import FPS, SECONDS, n_frames_for, load_clip, run_batch, Clip, Frame
 
 # %% auto #0
 __all__ = ['FEAT_LEN', 'CROP_LEN', 'IMAGENET_MEAN', 'IMAGENET_STD', 'BNI_BLOCKS', 'BNI_FRAME_SIZE', 'BNI_MEAN_BGR', 'FLOW_BOUND',
-           'FEATURE_DIRS', 'FEATURE_DIMS', 'fix_frames', 'crop_frames', 'subsample_indices', 'select_frames',
-           'frame_indices', 'Bottleneck', 'ResNet', 'weight_dirs', 'find_weights', 'load_state_dict', 'resnet50',
-           'to_tensor', 'short_side_size', 'resize_short', 'center_crop_image', 'resnet_preprocess', 'BNInception',
-           'flow_net_from_rgb', 'fix_bninception_state', 'bninception', 'bni_preprocess_rgb', 'bni_preprocess_flow',
-           'require_cv2', 'flow_to_uint8', 'tvl1_flow', 'ResNet50Features', 'BNInceptionFeatures', 'PixelFeatures',
-           'MotionFeatures', 'extract_clip_features', 'save_feature', 'load_feature', 'feature_complete',
-           'feature_paths', 'extract_features']
+           'FEATURE_DIRS', 'FEATURE_DIMS', 'EXTRACTORS', 'fix_frames', 'crop_frames', 'subsample_indices',
+           'select_frames', 'frame_indices', 'Bottleneck', 'ResNet', 'weight_dirs', 'find_weights', 'load_state_dict',
+           'resnet50', 'to_tensor', 'short_side_size', 'resize_short', 'center_crop_image', 'resnet_preprocess',
+           'BNInception', 'flow_net_from_rgb', 'fix_bninception_state', 'bninception', 'bni_preprocess_rgb',
+           'bni_preprocess_flow', 'require_cv2', 'flow_to_uint8', 'tvl1_flow', 'ResNet50Features',
+           'BNInceptionFeatures', 'PixelFeatures', 'MotionFeatures', 'make_extractor', 'extract_clip_features',
+           'save_feature', 'load_feature', 'feature_complete', 'feature_paths', 'extract_features']
 
 # %% ../nbs/02_features.ipynb #8a90a343
 FEAT_LEN = 215   # frames per 10 s clip at 21.5 fps (facts §2.2)
@@ -417,6 +417,16 @@ class MotionFeatures(PixelFeatures):
         idx = np.asarray(idx)
         now, before = self.thumbnails(_rows(clip, idx)), self.thumbnails(_rows(clip, np.maximum(idx - 1, 0)))
         return dict(pixels=((now - 0.5).flatten(1) @ self.proj).numpy(), motion=self.motion(now, before).numpy())
+
+# %% ../nbs/02_features.ipynb #8a231dbd
+EXTRACTORS = dict(pixels=PixelFeatures, resnet50=ResNet50Features, bninception=BNInceptionFeatures)
+
+def make_extractor(features # a name in `EXTRACTORS`, an extractor, or None
+                  ):
+    "The extractor a features name means; instances and None pass through."
+    if features is None or not isinstance(features, str): return features
+    if features not in EXTRACTORS: raise ValueError(f'unknown visual features {features!r}; known: {list(EXTRACTORS)}')
+    return EXTRACTORS[features]()
 
 # %% ../nbs/02_features.ipynb #0fa77e0e
 def extract_clip_features(path,             # video file

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
-from .core.io import save_weights, load_weights
+from .core.io import save_weights, load_weights, atomic_write
 
 # %% auto #0
 __all__ = ['vggishish16', 'tiny_vggishish', 'VGGishishConfig', 'make_features', 'VGGishish', 'load_vggishish', 'save_vggishish',
-           'read_mel_stats', 'ScalingLayer', 'UntrainedBackboneError', 'slice_bounds', 'VGGishishSlices', 'NetLinLayer',
-           'normalize_channels', 'LPAPS']
+           'read_mel_stats', 'write_mel_stats', 'ScalingLayer', 'UntrainedBackboneError', 'slice_bounds',
+           'VGGishishSlices', 'NetLinLayer', 'normalize_channels', 'LPAPS']
 
 # %% ../nbs/05_lpaps.ipynb #c1c56316
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ def read_mel_stats(path)->tuple:
     except ValueError as e: raise ValueError(f"{path}: expected rows of 'mean std' numbers ({e})") from e
     if a.shape[1] != 2: raise ValueError(f"{path}: expected 2 columns (mean std), got {a.shape[1]}")
     return torch.from_numpy(a[:, 0].copy()), torch.from_numpy(a[:, 1].copy())
+
+def write_mel_stats(path, mean, std) -> Path:
+    "Write per-mel-bin statistics as `mean std` rows (the original's format), atomically; 9 digits give back the float32s exactly."
+    rows = ''.join(f'{m:.9g} {s:.9g}\n' for m, s in zip(np.asarray(mean, np.float32), np.asarray(std, np.float32)))
+    return atomic_write(path, lambda p: Path(p).write_text(rows))
 
 class ScalingLayer(nn.Module):
     "Per-mel-bin standardisation of [-1, 1] spectrograms with [0, 1]-domain statistics."

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['FEATURE_NAMES', 'STATS_KEYS', 'REFERENCE_KEYS_SHA256', 'MELCEPTION_FORMAT', 'MelceptionConfig', 'BasicConv2d',
            'InceptionA', 'InceptionB', 'InceptionC', 'InceptionD', 'InceptionE', 'InceptionAux', 'Melception',
-           'state_dict_lines', 'keys_sha256', 'iter_specs', 'mel_stats', 'as_dataset', 'melception_optimizer',
-           'melception_loss', 'train_step', 'EarlyStopping', 'classification_metrics', 'predict', 'evaluate_melception',
-           'train_melception', 'extract_features', 'save_melception', 'load_melception', 'from_torchvision_state_dict']
+           'state_dict_lines', 'keys_sha256', 'as_dataset', 'melception_optimizer', 'melception_loss',
+           'melception_step', 'classification_metrics', 'predict', 'evaluate_melception', 'train_melception',
+           'extract_features', 'save_melception', 'load_melception', 'from_torchvision_state_dict']
 
 # %% ../nbs/06_melception.ipynb #ff61d304
-import copy, json, math
+import copy, json
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
@@ -20,8 +20,9 @@ from torch import nn, Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
-from .audio import N_MELS, CROP_FRAMES
+from .audio import N_MELS, CROP_FRAMES, iter_specs, mel_stats
 from .core.io import atomic_write
+from .core.training import EarlyStopping
 
 # %% ../nbs/06_melception.ipynb #a3c1e6a6
 @dataclass
@@ -283,30 +284,6 @@ def _features(self:Melception, x:Tensor, names=FEATURE_NAMES) -> dict:
 Melception.feature_maps, Melception.pool, Melception.forward = _feature_maps, _pool, _forward
 Melception.logits_and_aux, Melception.features = _logits_and_aux, _features
 
-# %% ../nbs/06_melception.ipynb #48965b78
-def iter_specs(data):
-    "Yield (n_mels, T) float32 arrays from an array/tensor (N, n_mels, T), a list of them, or a Dataset of (spec, label)."
-    for i in range(len(data)):
-        item = data[i]
-        if isinstance(item, (tuple, list)): item = item[0]
-        a = item.detach().cpu().numpy() if torch.is_tensor(item) else np.asarray(item)
-        yield a.astype(np.float32).reshape(-1, a.shape[-1])
-
-def mel_stats(data, # spectrograms: (N, n_mels, T) array/tensor, list of (n_mels, T), or Dataset of (spec, label)
-              how:str='clip' # 'clip': average of per-clip means/stds; 'pooled': over all frames of all clips
-             ) -> tuple:
-    "Per-mel-bin (means, stds), float32 arrays of shape (n_mels,), of a set of [0, 1] spectrograms."
-    if how not in ('clip', 'pooled'): raise ValueError(f"how must be 'clip' or 'pooled', got {how!r}")
-    s0 = s1 = s2 = 0.
-    for spec in iter_specs(data):
-        spec = spec.astype(np.float64)
-        if how == 'clip': s1, s2, s0 = s1 + spec.mean(1), s2 + spec.std(1), s0 + 1
-        else: s1, s2, s0 = s1 + spec.sum(1), s2 + (spec ** 2).sum(1), s0 + spec.shape[1]
-    if not s0: raise ValueError('mel_stats needs at least one spectrogram')
-    mean = s1 / s0
-    std = s2 / s0 if how == 'clip' else np.sqrt(np.maximum(s2 / s0 - mean ** 2, 0))
-    return mean.astype(np.float32), std.astype(np.float32)
-
 # %% ../nbs/06_melception.ipynb #67d168d8
 def as_dataset(data) -> Dataset:
     "A Dataset of (spec, label) from a Dataset or from an `(specs, labels)` pair of arrays/tensors."
@@ -328,7 +305,7 @@ def melception_loss(model:Melception, x:Tensor, y:Tensor, aux_weight:float=0.4) 
     if aux is not None and aux_weight: loss = loss + aux_weight * F.cross_entropy(aux, y)
     return loss
 
-def train_step(model:Melception, opt, x:Tensor, y:Tensor, aux_weight:float=0.4) -> float:
+def melception_step(model:Melception, opt, x:Tensor, y:Tensor, aux_weight:float=0.4) -> float:
     "One optimisation step on a batch; returns the loss."
     model.train()
     opt.zero_grad()
@@ -336,26 +313,6 @@ def train_step(model:Melception, opt, x:Tensor, y:Tensor, aux_weight:float=0.4) 
     loss.backward()
     opt.step()
     return loss.item()
-
-# %% ../nbs/06_melception.ipynb #770d9c9d
-class EarlyStopping:
-    "Stop after `patience` epochs without improvement of a monitored value."
-    def __init__(self, patience:int=3, mode:str='min', min_delta:float=0.):
-        if mode not in ('min', 'max'): raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.patience, self.mode, self.min_delta = patience, mode, min_delta
-        self.best, self.n_bad, self.is_best = None, 0, False
-
-    def improves(self, v:float) -> bool:
-        if v is None or math.isnan(v): return False
-        if self.best is None: return True
-        return v < self.best - self.min_delta if self.mode == 'min' else v > self.best + self.min_delta
-
-    def step(self, v:float) -> bool:
-        "Record this epoch's value; True when training should stop."
-        self.is_best = self.improves(v)
-        if self.is_best: self.best, self.n_bad = v, 0
-        else: self.n_bad += 1
-        return self.n_bad >= self.patience
 
 # %% ../nbs/06_melception.ipynb #067a3e96
 def classification_metrics(logits, # (N, C) class scores
@@ -412,14 +369,13 @@ def train_melception(model:Melception, # a fresh (or pretrained) Melception
     opt = melception_optimizer(model, lr=lr, weight_decay=weight_decay)
     stopper, history, best = EarlyStopping(patience, 'min' if monitor == 'loss' else 'max'), [], None
     for epoch in range(max_epochs):
-        losses = [train_step(model, opt, x.to(device).float(), y.to(device).long(), aux_weight)
+        losses = [melception_step(model, opt, x.to(device).float(), y.to(device).long(), aux_weight)
                   for x, y in _batches(train, bs, seed + epoch)]
         row = dict(epoch=epoch, train_loss=float(np.mean(losses)), **evaluate_melception(model, valid, bs, device))
         history.append(row)
         if log: log(row)
-        stop = stopper.step(row[monitor])
-        if stopper.is_best: best = copy.deepcopy(model.state_dict())
-        if stop: break
+        if stopper.improved(row[monitor]): best = copy.deepcopy(model.state_dict())
+        if stopper.should_stop: break
     if best is not None: model.load_state_dict(best)
     return history
 

@@ -24,10 +24,10 @@ from .melception import MelceptionConfig, Melception
 from .lpaps import VGGishishConfig, VGGishish
 
 # %% auto #0
-__all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'EXTRACTORS', 'COL_SECONDS', 'kind_of', 'save_model',
-           'read_model_config', 'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders',
-           'load_one', 'pick_vocoder', 'pick_transformer', 'ModelSet', 'n_columns', 'make_extractor', 'video_features',
-           'sample_seed', 'Generation', 'Pipeline', 'looped_events', 'onset_agreement']
+__all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'COL_SECONDS', 'kind_of', 'save_model', 'read_model_config',
+           'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders', 'load_one', 'pick_vocoder',
+           'pick_transformer', 'ModelSet', 'n_columns', 'video_features', 'sample_seed', 'Generation', 'Pipeline',
+           'looped_events', 'onset_agreement']
 
 # %% ../nbs/10_pipeline.ipynb #dffa46de
 MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
@@ -235,19 +235,13 @@ class ModelSet:
 
 # %% ../nbs/10_pipeline.ipynb #9a3fc4b6
 from .video import mux_audio, FPS, n_frames_for
-from .features import PixelFeatures, ResNet50Features, BNInceptionFeatures, extract_clip_features, fix_frames
+from .features import extract_clip_features, fix_frames, make_extractor
 
-EXTRACTORS = dict(pixels=PixelFeatures, resnet50=ResNet50Features, bninception=BNInceptionFeatures)
 COL_SECONDS = 16 * HOP / SR   # one code column = 16 spectrogram frames ≈ 0.186 s
 
 def n_columns(seconds:float) -> int:
     "Code columns for `seconds` of audio (53 for 10 s, as the paper's 848-frame crop)."
     return max(1, int(seconds / COL_SECONDS))
-
-def make_extractor(name:str):
-    "The frame-feature extractor a transformer was trained with."
-    if name not in EXTRACTORS: raise ValueError(f'unknown visual features {name!r}; known: {list(EXTRACTORS)}')
-    return EXTRACTORS[name]()
 
 def video_features(video, # a video file
                    extractor, # e.g. PixelFeatures()

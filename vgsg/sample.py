@@ -375,5 +375,6 @@ def quantize_int8(model:GPT)->GPT:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning)   # torch.ao.quantization: deprecated, still shipped
         warnings.simplefilter('ignore', UserWarning)
-        return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        per_step = {n for n, m in model.named_modules() if isinstance(m, nn.Linear) and not n.startswith('frame_track')}
+        return quantize_dynamic(copy.deepcopy(model).eval(), dict.fromkeys(per_step, per_channel_dynamic_qconfig), dtype=torch.qint8)
 

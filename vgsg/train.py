@@ -17,14 +17,14 @@ from tqdm.auto import tqdm
 from .core.safety import load_torch, UntrustedFileError
 from .core.dist import world_size, rank, is_main, init_distributed, seed_everything, rng_state, set_rng_state
 from .core.config import config_section
+from .core.training import EarlyStopping
 try: import fcntl   # POSIX file locks; without it (Windows) run folders are not locked
 except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['LOG_HEADER', 'TASKS', 'unwrap', 'state_for_safetensors', 'save_checkpoint', 'find_checkpoint', 'recover_checkpoint',
-           'load_checkpoint', 'checkpoint_step', 'EarlyStopping', 'TrainTask', 'to_device', 'lock_folder',
-           'truncate_log', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data', 'register_task',
-           'train_config', 'train']
+           'load_checkpoint', 'checkpoint_step', 'TrainTask', 'to_device', 'lock_folder', 'truncate_log', 'TrainConfig',
+           'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data', 'register_task', 'train_config', 'train']
 
 # %% ../nbs/09_train.ipynb #e70b2056
 _CRASHES = {}
@@ -203,27 +203,6 @@ def checkpoint_step(folder) -> int:
     folder = Path(folder); src = find_checkpoint(folder)
     if src is None: raise FileNotFoundError(f'{folder}: not a vgsg checkpoint (no trainer.pt)')
     return _read_state(src/'trainer.pt')['step']
-
-# %% ../nbs/09_train.ipynb #dee612b8
-@dataclass
-class EarlyStopping:
-    "Tracks the best value of a monitored number and says when `patience` checks brought no improvement."
-    patience:int|None=None # checks without improvement before stopping; None never stops
-    mode:str='min' # 'min' or 'max'
-    min_delta:float=0.
-    best:float|None=None
-    bad_checks:int=0
-
-    def improved(self, value:float) -> bool:
-        "Record `value`; True if it is the best so far."
-        sign = 1 if self.mode == 'min' else -1
-        better = self.best is None or sign * (self.best - value) > self.min_delta
-        if better: self.best, self.bad_checks = value, 0
-        else: self.bad_checks += 1
-        return better
-
-    @property
-    def should_stop(self) -> bool: return self.patience is not None and self.bad_checks >= self.patience
 
 # %% ../nbs/09_train.ipynb #5f58cb50
 class TrainTask:

@@ -15,20 +15,20 @@ import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
 from .core.io import atomic_write, save_figure
-from .audio import from_model, mel_to_magnitude, N_MELS
+from .audio import from_model, mel_to_magnitude, mel_stats, N_MELS
 from .vqgan import (VQGANConfig, LossConfig, VQModel, CodebookLoss, CodeUsage, vggsound_codebook, vas_codebook,
                         tiny_codebook)
 from .core.io import save_weights, load_weights
-from .lpaps import VGGishish, VGGishishConfig, LPAPS, ScalingLayer, vggishish16, tiny_vggishish, read_mel_stats
+from .lpaps import VGGishish, VGGishishConfig, LPAPS, ScalingLayer, vggishish16, tiny_vggishish, read_mel_stats, write_mel_stats
 from .train import TrainTask, register_task, train_config, unwrap
 from .core.dist import is_main, world_size, seed_everything
+from .core.training import topk_accuracy
 
 # %% auto #0
-__all__ = ['PRESETS', 'VGG_TRAIN_KEYS', 'LPAPS_KEYS', 'CODEBOOK_TRAIN_KEYS', 'from_section', 'scaled_lr', 'ensure_toy',
-           'spectrogram_dataset', 'train_valid', 'spec_stats', 'write_mel_stats', 'spec_batch', 'topk_accuracy',
-           'VGGishishTask', 'build_vggishish', 'load_classifier', 'evaluate_classifier', 'make_lpaps',
-           'spectral_convergence', 'plot_reconstructions', 'CodebookTask', 'build_codebook', 'config_models',
-           'export_model', 'load_codebook', 'evaluate_codebook']
+__all__ = ['PRESETS', 'VGG_TRAIN_KEYS', 'LPAPS_KEYS', 'CODEBOOK_TRAIN_KEYS', 'from_section', 'scaled_lr', 'spectrogram_dataset',
+           'train_valid', 'spec_batch', 'VGGishishTask', 'build_vggishish', 'load_classifier', 'evaluate_classifier',
+           'make_lpaps', 'mel_spectral_convergence', 'plot_reconstructions', 'CodebookTask', 'build_codebook',
+           'config_models', 'export_model', 'load_codebook', 'evaluate_codebook']
 
 # %% ../nbs/09a_train_codebook.ipynb #5f235cb9
 PRESETS = dict(vggsound_codebook=vggsound_codebook, vas_codebook=vas_codebook, tiny_codebook=tiny_codebook,
@@ -54,29 +54,13 @@ def scaled_lr(base_lr:float, batch_size:int, n_gpus:int=1, accumulate:int=1) -> 
     return base_lr * accumulate * n_gpus * batch_size
 
 # %% ../nbs/09a_train_codebook.ipynb #481b7656
-def _toy_ready(root:Path) -> bool: return (root/'manifest.csv').exists() and (root/'train.txt').exists()
-
-def ensure_toy(data:dict) -> Path:
-    "Generate and prepare the synthetic dataset described by a `kind: toy` data section, unless it exists."
-    from vgsg.data import make_toy_dataset, prepare_toy, TOY_CLASSES
-    root = Path(data.get('root', 'runs/toy_prepared'))
-    if is_main() and not _toy_ready(root):
-        toy_root = Path(data.get('toy_root', str(root) + '_videos'))
-        print(f'vgsg: building the synthetic dataset once: videos in {toy_root}, prepared in {root}', flush=True)
-        make_toy_dataset(toy_root, classes=tuple(data.get('classes', TOY_CLASSES)), clips_per_class=data.get('clips_per_class', 2),
-                         seconds=data.get('seconds', 2.), size=data.get('size', 32), seed=data.get('seed', 0),
-                         valid=data.get('valid', 0.1), test=data.get('test', 0.1), progress=True)
-        prepare_toy(toy_root, root, features=data.get('features'), progress=True)   # features too if named, for the transformer
-    if world_size() > 1: dist.barrier()
-    return root
-
 def spectrogram_dataset(data:dict, # the `data` config section
                         split:str # 'train', 'valid' or 'test'
                        ):
     "The dataset of one split named by a `data` config section (items: 'image' (80, 848) in [−1, 1], 'target', ...)."
-    from vgsg.data import prepared_dataset, vas_dataset, vggsound_dataset
+    from vgsg.data import prepared_dataset, vas_dataset, vggsound_dataset, ensure_toy
     kind = data.get('kind', 'toy')
-    if kind == 'toy': return prepared_dataset(ensure_toy(data), split, feats=None)
+    if kind == 'toy': return prepared_dataset(ensure_toy(data, size=32), split, feats=None)   # 32-pixel frames unless the section says
     if kind == 'prepared': return prepared_dataset(data['root'], split, feats=None)
     if kind == 'vas': return vas_dataset(data.get('root', 'data/vas'), split, data.get(f'{split}_split_file'), feats=None)
     if kind == 'vggsound': return vggsound_dataset(data.get('root', 'data/vggsound'), split, data.get(f'{split}_split_file'),
@@ -88,40 +72,11 @@ def train_valid(data:dict) -> tuple:
     return (spectrogram_dataset(data, data.get('train_split', 'train')),
             spectrogram_dataset(data, data.get('valid_split', 'valid')))
 
-# %% ../nbs/09a_train_codebook.ipynb #83283945
-def spec_stats(ds, # a dataset of dicts with 'image' (80, T) in [−1, 1]
-               how:str='clip', # 'clip': mean of per-clip means/stds; 'pooled': over all frames of all clips
-               max_items:int|None=None # use at most this many items, evenly spread
-              ) -> tuple:
-    "Per-mel-bin (means, stds) of the [0, 1] spectrograms of `ds`, float32 tensors (n_mels,)."
-    if how not in ('clip', 'pooled'): raise ValueError(f"spec_stats: how must be 'clip' or 'pooled', got {how!r}")
-    if len(ds) == 0: raise ValueError('spec_stats: the dataset is empty')
-    idx = np.unique(np.linspace(0, len(ds) - 1, min(len(ds), max_items or len(ds))).round().astype(int))
-    acc = torch.zeros(3, N_MELS, dtype=torch.float64)
-    for i in idx:
-        x = from_model(torch.as_tensor(ds[i]['image'], dtype=torch.float64))
-        if how == 'clip': acc += torch.stack([torch.ones(N_MELS, dtype=torch.float64), x.mean(1), x.std(1, correction=0)])
-        else: acc += torch.stack([torch.full((N_MELS,), float(x.shape[1]), dtype=torch.float64), x.sum(1), x.pow(2).sum(1)])
-    n, s1, s2 = acc
-    mean = s1 / n
-    std = s2 / n if how == 'clip' else (s2 / n - mean**2).clamp_min(0).sqrt()
-    return mean.float(), std.float().clamp_min(1e-4)
-
-def write_mel_stats(path, mean:Tensor, std:Tensor) -> Path:
-    "Write per-bin statistics as rows of `mean std` (the original's text format), atomically."
-    rows = ''.join(f'{m:.8f} {s:.8f}\n' for m, s in zip(mean.tolist(), std.tolist()))
-    return atomic_write(path, lambda p: Path(p).write_text(rows))
-
 # %% ../nbs/09a_train_codebook.ipynb #4bc072ac
 def spec_batch(batch:dict) -> Tensor:
     "The batch's spectrograms as `(B, 1, 80, T)` float32."
     x = batch['image']
     return (x.unsqueeze(1) if x.ndim == 3 else x).float()
-
-def topk_accuracy(logits:Tensor, target:Tensor, k:int=1) -> Tensor:
-    "Fraction of rows whose target is among the `k` largest logits."
-    k = min(k, logits.shape[1])
-    return (logits.topk(k, 1).indices == target[:, None]).any(1).float().mean()
 
 class VGGishishTask(TrainTask):
     "Cross-entropy training of the VGGish-ish classifier on standardised spectrograms."
@@ -156,7 +111,7 @@ def _stats_for(cfg:dict, train_ds, out_dir:Path) -> tuple:
     data = cfg.get('data', {})
     path = data.get('mel_stats') or (out_dir/'mel_stats.txt' if (out_dir/'mel_stats.txt').exists() else None)
     if path: return read_mel_stats(path)
-    mean, std = spec_stats(train_ds, data.get('stats_how', 'clip'), data.get('stats_items'))
+    mean, std = map(torch.from_numpy, mel_stats(train_ds, data.get('stats_how', 'clip'), data.get('stats_items') or None, min_std=1e-4))
     if is_main(): write_mel_stats(out_dir/'mel_stats.txt', mean, std)
     return mean, std
 
@@ -223,7 +178,7 @@ def make_lpaps(loss:dict) -> LPAPS|None:
                      'LPAPS on random features as the original release did')
 
 # %% ../nbs/09a_train_codebook.ipynb #c15dee11
-def spectral_convergence(x:Tensor, xrec:Tensor) -> Tensor:
+def mel_spectral_convergence(x:Tensor, xrec:Tensor) -> Tensor:
     "Per item ‖M − M̂‖_F / ‖M‖_F of the mel magnitudes of two [−1, 1] spectrogram batches."
     m, mr = (mel_to_magnitude(from_model(t.float()).clamp(0, 1)).flatten(1) for t in (x, xrec))
     return (m - mr).norm(dim=1) / m.norm(dim=1).clamp_min(1e-8)
@@ -317,7 +272,7 @@ def validation_step(self:CodebookTask, batch) -> dict:
     if self._examples is None: self._examples = (x[:self.n_images].cpu(), xrec[:self.n_images].cpu())
     self._valid_batches += 1
     rec = (x - xrec).abs().mean()
-    out = dict(rec_loss=rec, quant_loss=qloss.float(), loss=rec + qloss.float(), spec_conv=spectral_convergence(x, xrec).mean(),
+    out = dict(rec_loss=rec, quant_loss=qloss.float(), loss=rec + qloss.float(), spec_conv=mel_spectral_convergence(x, xrec).mean(),
                perplexity=info['perplexity'], usage=info['usage'])
     if self._valid_batches == self._expected_valid_batches(): self._end_validation(sync=True)
     return out
@@ -399,5 +354,5 @@ def evaluate_codebook(model:VQModel, ds, batch_size:int=8) -> dict:
         x = spec_batch(batch).to(dev)
         xrec, _, info = model(x)
         usage.update(info['indices'])
-        l1 += (x - xrec).abs().mean((1, 2, 3)).sum().item(); sc += spectral_convergence(x, xrec).sum().item(); n += len(x)
+        l1 += (x - xrec).abs().mean((1, 2, 3)).sum().item(); sc += mel_spectral_convergence(x, xrec).sum().item(); n += len(x)
     return dict(l1=l1 / n, spectral_convergence=sc / n, **usage.summary())

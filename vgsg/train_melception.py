@@ -4,22 +4,24 @@
 
 # %% ../nbs/09d_train_melception.ipynb #69709dea
 from __future__ import annotations
-import json, os, time
+import json
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from .audio import from_model
-from .core.io import bundled, atomic_write, data_dir
-from .melception import (Melception, MelceptionConfig, mel_stats, melception_loss, melception_optimizer,
+from .audio import from_model, mel_stats
+from .core.io import bundled, data_dir
+from .lpaps import read_mel_stats, write_mel_stats
+from .melception import (Melception, MelceptionConfig, melception_loss, melception_optimizer,
                              evaluate_melception, save_melception, load_melception, n_params)
+from .core.training import topk_accuracy
 from .train import TrainTask, register_task, load_checkpoint, train as run_training
 
 # %% auto #0
-__all__ = ['BUNDLED_MELCEPTION', 'MelLabels', 'melception_split', 'ensure_toy_data', 'read_stats', 'write_stats', 'train_stats',
-           'TrainableMelception', 'topk_accuracy', 'MelceptionTask', 'build_melception', 'run_config', 'load_run',
-           'export_melception', 'evaluate_run', 'load_bundled_melception', 'valid_history', 'bundle_melception']
+__all__ = ['BUNDLED_MELCEPTION', 'MelLabels', 'melception_split', 'train_stats', 'TrainableMelception', 'MelceptionTask',
+           'build_melception', 'run_config', 'load_run', 'export_melception', 'evaluate_run', 'load_bundled_melception',
+           'valid_history', 'bundle_melception']
 
 # %% ../nbs/09d_train_melception.ipynb #9ac2fe2e
 class MelLabels(Dataset):
@@ -48,41 +50,12 @@ def melception_split(data:dict, # the `data:` section: kind, root (+ labels for 
     if len(ds) == 0: raise ValueError(f'{kind} data at {root}: split {split!r} is empty')
     return MelLabels(ds)
 
-# %% ../nbs/09d_train_melception.ipynb #fbdf6ed8
-def ensure_toy_data(data:dict, # the `data:` section; `data['toy']` holds `make_toy_dataset` arguments
-                    timeout:float=3600.) -> Path:
-    "Generate and prepare the synthetic set into `data['root']` (videos in `<root>_videos`) unless it is there."
-    from vgsg.data import make_toy_dataset, prepare_toy
-    root = Path(data['root']); manifest = root/'manifest.csv'
-    if manifest.exists(): return root
-    if int(os.environ.get('RANK', 0)) == 0:
-        videos = Path(data.get('toy_videos') or f'{root}_videos')
-        make_toy_dataset(videos, **data['toy'])
-        prepare_toy(videos, root, features=None, progress=data['toy'].get('progress', True))
-    t0 = time.time()
-    while not manifest.exists():
-        if time.time() - t0 > timeout: raise TimeoutError(f'{manifest} did not appear within {timeout:.0f} s')
-        time.sleep(2)
-    return root
-
 # %% ../nbs/09d_train_melception.ipynb #a0dd00f8
-def read_stats(path) -> tuple:
-    "(means, stds) from a text file of rows 'mean std'."
-    path = Path(path)
-    a = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    if a.shape[1] != 2: raise ValueError(f"{path}: expected rows 'mean std', got {a.shape[1]} columns")
-    return a[:, 0].astype(np.float32), a[:, 1].astype(np.float32)
-
-def write_stats(path, mean, std) -> Path:
-    "Write per-mel-bin statistics as rows 'mean std', atomically."
-    text = ''.join(f'{m:.9g} {s:.9g}\n' for m, s in zip(np.asarray(mean), np.asarray(std)))
-    return atomic_write(path, lambda p: Path(p).write_text(text))
-
 def train_stats(train_ds:Dataset, path=None) -> tuple:
-    "Statistics from `path` if it exists, else `mel_stats(train_ds)` (written to `path` when given)."
-    if path is not None and Path(path).exists(): return read_stats(path)
-    mean, std = mel_stats(train_ds)
-    if path is not None: write_stats(path, mean, std)
+    "Statistics from `path` if it exists, else `mel_stats(train_ds)` (written to `path` when given), as float32 tensors."
+    if path is not None and Path(path).exists(): return read_mel_stats(path)
+    mean, std = map(torch.from_numpy, mel_stats(train_ds))
+    if path is not None: write_mel_stats(path, mean, std)
     return mean, std
 
 # %% ../nbs/09d_train_melception.ipynb #adbdcc56
@@ -94,10 +67,6 @@ class _ThroughForward:
     "What `melception_loss` needs (`logits_and_aux`), computed by calling a (possibly DDP-wrapped) model."
     def __init__(self, model, aux:bool): self.model, self.aux = model, aux
     def logits_and_aux(self, x): return self.model(x, aux=True) if self.aux else (self.model(x), None)
-
-def topk_accuracy(logits:torch.Tensor, y:torch.Tensor, k:int) -> float:
-    "Share of rows whose target is among the `k` largest logits."
-    return (logits.topk(min(k, logits.shape[1]), 1).indices == y[:, None]).any(1).float().mean().item()
 
 class MelceptionTask(TrainTask):
     "Train a Melception with `melception_loss` and `melception_optimizer`; validate loss, top-1 and top-5."
@@ -121,14 +90,16 @@ class MelceptionTask(TrainTask):
         x, y = batch
         with self.autocast(): logits = self.model(x.float()).float()
         y = y.long()
-        return dict(loss=F.cross_entropy(logits, y).item(), top1=topk_accuracy(logits, y, 1), top5=topk_accuracy(logits, y, 5))
+        return dict(loss=F.cross_entropy(logits, y).item(), top1=topk_accuracy(logits, y, 1).item(), top5=topk_accuracy(logits, y, 5).item())
 
 # %% ../nbs/09d_train_melception.ipynb #6f93c697
 @register_task('melception')
 def build_melception(cfg:dict) -> tuple:
     "Build `(task, train set, valid set)` for `vgsg train melception` from a config dict."
     data = cfg.get('data', {})
-    if data.get('toy'): ensure_toy_data(data)
+    if data.get('toy') and data.get('root'):   # (without a root, `melception_split` says so)
+        from vgsg.data import ensure_toy
+        ensure_toy(data)
     train_ds, valid_ds = melception_split(data, 'train'), melception_split(data, 'valid')
     mcfg = MelceptionConfig(**cfg.get('model', {}))
     classes = train_ds.classes

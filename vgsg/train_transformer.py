@@ -24,11 +24,11 @@ from .core.dist import seed_everything, init_distributed, is_main, world_size
 from .train_codebook import load_codebook, export_model, scaled_lr, _model_config
 
 # %% auto #0
-__all__ = ['GPT_PRESETS', 'OPTIM_KEYS', 'TOY_KEYS', 'BUNDLED_TRANSFORMER', 'gpt_config', 'learning_rate', 'frozen_codebook',
-           'codes_of', 'encode_codes', 'codebook_hash', 'read_codes', 'write_codes', 'cached_codes', 'ensure_toy_av',
-           'feature_dataset', 'feat_dim', 'CodesDataset', 'batch_condition', 'TransformerTask', 'transformer_data',
-           'build_transformer', 'load_transformer', 'codebook_of', 'load_bundled_transformer', 'decode_codes',
-           'transformer_sampler', 'bundle_transformer']
+__all__ = ['GPT_PRESETS', 'OPTIM_KEYS', 'BUNDLED_TRANSFORMER', 'gpt_config', 'learning_rate', 'frozen_codebook', 'codes_of',
+           'encode_codes', 'codebook_hash', 'read_code_cache', 'write_code_cache', 'cached_codes', 'feature_dataset',
+           'feat_dim', 'CodesDataset', 'batch_condition', 'TransformerTask', 'transformer_data', 'build_transformer',
+           'load_transformer', 'codebook_of', 'load_bundled_transformer', 'decode_codes', 'transformer_sampler',
+           'bundle_transformer']
 
 # %% ../nbs/09b_train_transformer.ipynb #da6345ef
 GPT_PRESETS = dict(paper=GPTConfig(), tiny=tiny_config())
@@ -91,7 +91,7 @@ def _clips(ds) -> list:
     items = getattr(ds, 'items', None)
     return [str(c) for c in items['clip']] if items is not None else [str(ds[i]['clip']) for i in range(len(ds))]
 
-def read_codes(path, clips:list) -> Tensor|None:
+def read_code_cache(path, clips:list) -> Tensor|None:
     "Cached codes at `path` if the file is readable and holds exactly `clips`, else None"
     path = Path(path)
     if not path.exists(): return None
@@ -100,7 +100,7 @@ def read_codes(path, clips:list) -> Tensor|None:
     if not isinstance(f, dict) or 'codes' not in f or f.get('clips', np.zeros(0)).tolist() != list(clips): return None
     return torch.from_numpy(f['codes'].astype(np.int64))
 
-def write_codes(path, codes:Tensor, clips:list) -> Path:
+def write_code_cache(path, codes:Tensor, clips:list) -> Path:
     "Store codes and their clip names atomically"
     dtype = np.int16 if codes.numel() == 0 or codes.max() < 2**15 else np.int64
     arrays = dict(codes=codes.numpy().astype(dtype), clips=np.array(clips, dtype=str))
@@ -113,34 +113,19 @@ def cached_codes(vq:VQModel, ds:Dataset, cache_dir, # folder of the cache files
     "The codes of `ds`, from the cache when it matches, else encoded (by the main process) and cached"
     clips = _clips(ds)
     path = Path(cache_dir)/f'{split}_{codebook_hash(vq)}.npz'
-    codes = read_codes(path, clips)
+    codes = read_code_cache(path, clips)
     if codes is None and is_main():
         codes = encode_codes(vq, ds, batch_size, progress)
-        write_codes(path, codes, clips)
+        write_code_cache(path, codes, clips)
     if world_size() > 1: dist.barrier()
-    return codes if codes is not None else read_codes(path, clips)
+    return codes if codes is not None else read_code_cache(path, clips)
 
 # %% ../nbs/09b_train_transformer.ipynb #5874d4b1
-TOY_KEYS = ('classes', 'clips_per_class', 'seconds', 'size', 'seed', 'valid', 'test')
-
-def ensure_toy_av(data:dict) -> Path:
-    "The prepared synthetic dataset of a `kind: toy` section, with features; generated and prepared if missing."
-    from vgsg.data import make_toy_dataset, prepare_toy, read_manifest
-    root, feats = Path(data.get('root', 'runs/toy_prepared')), data.get('features', 'pixels')
-    toy_root = Path(data.get('toy_root', str(root) + '_videos'))
-    if is_main() and not (root/'manifest.csv').exists():
-        print(f'vgsg: building the synthetic dataset once: videos in {toy_root}, prepared in {root}', flush=True)
-        if not (toy_root/'toy.csv').exists():
-            make_toy_dataset(toy_root, progress=True, **{k: (tuple(v) if k == 'classes' else v) for k, v in data.items() if k in TOY_KEYS})
-        prepare_toy(toy_root, root, features=feats, progress=True)
-    if world_size() > 1: dist.barrier()
-    return root
-
 def feature_dataset(data:dict, split:str, n_feats:int=5, feats='pixels'):
     "The `SpecFeatsDataset` of one split named by a `data:` section (`feats=None`: spectrograms only)"
-    from vgsg.data import prepared_dataset, vas_dataset, vggsound_dataset
+    from vgsg.data import prepared_dataset, vas_dataset, vggsound_dataset, ensure_toy
     kind, kw = data.get('kind', 'toy'), dict(feats=feats, n_feats=n_feats, trust=bool(data.get('trust', False)))
-    if kind == 'toy': ds = prepared_dataset(ensure_toy_av(data), split, **kw)
+    if kind == 'toy': ds = prepared_dataset(ensure_toy(data, features='pixels'), split, **kw)
     elif kind == 'prepared': ds = prepared_dataset(data['root'], split, **kw)
     elif kind == 'vas': ds = vas_dataset(data.get('root', 'data/vas'), split, data.get(f'{split}_split_file'), **kw)
     elif kind == 'vggsound': ds = vggsound_dataset(data.get('root', 'data/vggsound'), split, data.get(f'{split}_split_file'), data.get('labels'), **kw)

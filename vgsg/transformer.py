@@ -206,8 +206,7 @@ class GPT(nn.Module):
         if c.cond != 'aligned': return None
         if feats is None or feats.dim() != 3 or tuple(feats.shape[1:]) != (c.n_frames, c.feat_dim):
             raise ValueError(f"GPT('aligned'): feats must have shape (B, {c.n_frames}, {c.feat_dim}), got {None if feats is None else tuple(feats.shape)}")
-        w = self.frame_track.proj.weight
-        return self.frame_track(feats.to(w.device, w.dtype))
+        return self.frame_track(feats.to(self.pos_emb.device, self.pos_emb.dtype))   # (an int8 copy's layers have no .weight tensor)
 
     def embed_cond(self, batch:int, # number of sequences B
                    feats:Tensor=None, # (B, n_feats, feat_dim) visual features ('nofeats': drawn when None; 'aligned': (B, n_frames, feat_dim))
