@@ -27,7 +27,7 @@ import torch
 from vgsg.evaluate import (generate_samples, evaluate_folder, evaluate_reconstruction, clip_events, sample_table,
                            load_sample, LazySpecs, real_spec, append_csv, onset_offsets, plot_onset_offsets)
 from vgsg.core.io import module_hash
-from vgsg.melception import extract_features
+from vgsg.melception import melception_features
 from vgsg.train_transformer import load_transformer, codebook_of, feature_dataset, transformer_sampler
 from vgsg.train_codebook import _model_config
 from vgsg.sample import quantize_int8
@@ -57,13 +57,13 @@ def first_per_class(ds, k):
 def class_share(mel, folder, classes=None, bs=32) -> float:
     "Share of the samples in `folder` whose Melception class is the class of their video"
     table = sample_table(folder, classes)
-    logits = extract_features(mel, LazySpecs(len(table), lambda i: load_sample(table.path[i])), ('logits',), bs)['logits']
+    logits = melception_features(mel, LazySpecs(len(table), lambda i: load_sample(table.path[i])), ('logits',), bs)['logits']
     return float((np.asarray(logits).argmax(1) == table.target.to_numpy()).mean())
 
 
 def real_class_share(mel, ds, bs=32) -> float:
     "Melception's accuracy on the real clips (the ceiling of the share above)"
-    logits = extract_features(mel, LazySpecs(len(ds), lambda i: real_spec(ds, i)), ('logits',), bs)['logits']
+    logits = melception_features(mel, LazySpecs(len(ds), lambda i: real_spec(ds, i)), ('logits',), bs)['logits']
     return float((np.asarray(logits).argmax(1) == np.array([int(t) for t in ds.items['target']])).mean())
 
 

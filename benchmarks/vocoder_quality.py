@@ -28,9 +28,9 @@ from vgsg.train_vocoder import vocoder_clips, quality_table
 
 def melception_logits(model, wavs:list) -> np.ndarray:
     "Melception logits (N, C) of the centre-cropped [0, 1] mels of waveforms."
-    from vgsg.melception import extract_features
+    from vgsg.melception import melception_features
     specs = [center_crop(wav_to_mel(w, trim=False)[0], CROP_FRAMES).numpy() for w in wavs]
-    return extract_features(model, np.stack(specs), names=('logits',))['logits']
+    return melception_features(model, np.stack(specs), names=('logits',))['logits']
 
 def load_melception_if_any(path):
     "(Melception, where) from a model folder or file at `path` (default: the bundled one), or (None, why not)."

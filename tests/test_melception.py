@@ -6,7 +6,7 @@ import pytest
 import torch
 from vgsg.melception import (Melception, MelceptionConfig, n_params, state_dict_lines, keys_sha256, STATS_KEYS,
                              melception_loss, melception_optimizer, melception_step,
-                             classification_metrics, evaluate_melception, train_melception, extract_features,
+                             classification_metrics, evaluate_melception, train_melception, melception_features,
                              save_melception, load_melception, from_torchvision_state_dict, FEATURE_NAMES)
 from vgsg.core.training import EarlyStopping
 from vgsg.audio import mel_stats
@@ -168,6 +168,6 @@ def test_original_layout_state_dict_loads():
 def test_extract_features_from_a_dataset():
     m = tiny(n_classes=3)
     ds = torch.utils.data.TensorDataset(torch.rand(5, 80, 84), torch.zeros(5, dtype=torch.long))
-    f = extract_features(m, ds, names=('2048', 'logits'), bs=2)
+    f = melception_features(m, ds, names=('2048', 'logits'), bs=2)
     assert f['2048'].shape == (5, 256) and f['logits'].shape == (5, 3)
     with torch.no_grad(): np.testing.assert_allclose(f['logits'], m.eval()(ds.tensors[0]).numpy(), rtol=1e-4, atol=1e-5)

@@ -14,7 +14,7 @@ from torch.utils.data import default_collate
 from .audio import N_MELS, SECONDS, from_model, save_wav, griffin_lim
 from .core.io import atomic_write
 from .metrics import compute_metrics, detect_onsets, onset_sync, event_offsets
-from .melception import Melception, extract_features
+from .melception import Melception, melception_features
 from .core.io import module_hash
 
 # %% auto #0
@@ -247,7 +247,7 @@ def real_features(melception:Melception, reals, # the split's real clips (items 
     classes, store = getattr(reals, 'classes', None), {} if onsets else None
     keys = [item_key(t, c, classes) for c, t in (item_meta(reals, i) for i in range(len(reals)))]
     specs = LazySpecs(len(reals), lambda i: real_spec(reals, i), _onsets_into(store) if onsets else None)
-    return RealFeatures(extract_features(melception, specs, FEATURES, bs), keys, store, module_hash(melception))
+    return RealFeatures(melception_features(melception, specs, FEATURES, bs), keys, store, module_hash(melception))
 
 def evaluate_folder(fakes, # `<out>/<split>` folder of cls_<target>/<clip>_sample_<k>.npy files
                     reals, # the split's real clips: a dataset of items with 'image' ([−1, 1]), 'target', 'clip'
@@ -268,7 +268,7 @@ def evaluate_folder(fakes, # `<out>/<split>` folder of cls_<target>/<clip>_sampl
     if events is not None and rf.onsets is None: raise ValueError('onset sync needs real_feats computed with onsets=True')
     table = sample_table(fakes, getattr(reals, 'classes', None))
     fake_on = {} if events is not None else None
-    ff = extract_features(melception, LazySpecs(len(table), lambda i: load_sample(table.path[i]),
+    ff = melception_features(melception, LazySpecs(len(table), lambda i: load_sample(table.path[i]),
                                                 _onsets_into(fake_on) if events is not None else None), FEATURES, bs)
     row = dict(fakes=str(fakes), **_folder_settings(fakes), melception=rf.melception)
     row.update(compute_metrics(rf.feats, ff, rf.keys, table.key.tolist(), metrics, tol=tol, isc_splits=isc_splits,

@@ -7,7 +7,7 @@ __all__ = ['FEATURE_NAMES', 'STATS_KEYS', 'REFERENCE_KEYS_SHA256', 'MELCEPTION_F
            'InceptionA', 'InceptionB', 'InceptionC', 'InceptionD', 'InceptionE', 'InceptionAux', 'Melception',
            'state_dict_lines', 'keys_sha256', 'as_dataset', 'melception_optimizer', 'melception_loss',
            'melception_step', 'classification_metrics', 'predict', 'evaluate_melception', 'train_melception',
-           'extract_features', 'save_melception', 'load_melception', 'from_torchvision_state_dict']
+           'melception_features', 'save_melception', 'load_melception', 'from_torchvision_state_dict']
 
 # %% ../nbs/06_melception.ipynb #ff61d304
 import copy, json
@@ -381,7 +381,7 @@ def train_melception(model:Melception, # a fresh (or pretrained) Melception
 
 # %% ../nbs/06_melception.ipynb #bd3a74f8
 @torch.no_grad()
-def extract_features(model:Melception, data, # (N, n_mels, T) array/tensor, list of specs, or Dataset of (spec, label)
+def melception_features(model:Melception, data, # (N, n_mels, T) array/tensor, list of specs, or Dataset of (spec, label)
                      names=('2048', 'logits_unbiased', 'logits'), bs:int=64, device=None) -> dict:
     "Named Melception features of a set of [0, 1] spectrograms, as float32 numpy arrays."
     model.eval()
@@ -395,7 +395,7 @@ def extract_features(model:Melception, data, # (N, n_mels, T) array/tensor, list
         batch.append(spec)
         if len(batch) == bs: flush()
     if batch: flush()
-    if not out[names[0]]: raise ValueError('extract_features got no spectrograms')
+    if not out[names[0]]: raise ValueError('melception_features got no spectrograms')
     return {k: np.concatenate(v) for k, v in out.items()}
 
 # %% ../nbs/06_melception.ipynb #65f387af

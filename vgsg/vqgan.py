@@ -16,10 +16,11 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['vggsound_codebook', 'vas_codebook', 'tiny_codebook', 'd_losses', 'vggsound_loss', 'vas_loss', 'VQGANConfig',
-           'group_norm', 'conv3', 'conv1', 'ResnetBlock', 'AttnBlock', 'Downsample', 'Upsample', 'Encoder', 'Decoder',
-           'code_histogram', 'perplexity', 'VectorQuantizer', 'CodeUsage', 'VQModel', 'state_dict_shapes',
-           'read_key_dump', 'grid_to_seq', 'seq_to_grid', 'column_major_perm', 'PatchDiscriminator', 'hinge_d_loss',
-           'vanilla_d_loss', 'gan_factor', 'LossConfig', 'taming_adaptive', 'adaptive_weight', 'CodebookLoss']
+           'group_norm', 'conv3', 'conv1', 'ResnetBlock', 'AttnBlock', 'Downsample', 'Upsample', 'SpecEncoder',
+           'SpecDecoder', 'code_histogram', 'perplexity', 'VectorQuantizer', 'CodeUsage', 'VQModel',
+           'state_dict_shapes', 'read_key_dump', 'grid_to_seq', 'seq_to_grid', 'column_major_perm',
+           'PatchDiscriminator', 'hinge_d_loss', 'vanilla_d_loss', 'gan_factor', 'LossConfig', 'taming_adaptive',
+           'adaptive_weight', 'CodebookLoss']
 
 # %% ../nbs/04_vqgan.ipynb #68cdd582
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _make_level(c_in:int, c_out:int, n_blocks:int, with_attn:bool, cfg:VQGANConf
     return _level(blocks, [AttnBlock(c_out, cfg.num_groups) for _ in blocks] if with_attn else [])
 
 # %% ../nbs/04_vqgan.ipynb #768edff1
-class Encoder(nn.Module):
+class SpecEncoder(nn.Module):
     "Spectrogram → `z_channels`×(H/16)×(W/16) feature map (for the paper configs)."
     def __init__(self, cfg:VQGANConfig):
         super().__init__()
@@ -174,7 +175,7 @@ class Encoder(nn.Module):
         return self.conv_out(F.silu(self.norm_out(_run_middle(self.mid, h))))
 
 # %% ../nbs/04_vqgan.ipynb #e545f15b
-class Decoder(nn.Module):
+class SpecDecoder(nn.Module):
     "`z_channels`×H'×W' feature map → spectrogram (no output activation)."
     def __init__(self, cfg:VQGANConfig):
         super().__init__()
@@ -305,7 +306,7 @@ class VQModel(nn.Module):
     def __init__(self, cfg:VQGANConfig=vggsound_codebook):
         super().__init__()
         self.cfg = cfg
-        self.encoder,self.decoder = Encoder(cfg),Decoder(cfg)
+        self.encoder,self.decoder = SpecEncoder(cfg),SpecDecoder(cfg)
         self.quantize = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.legacy_beta, cfg.restart_every)
         self.quant_conv = conv1(cfg.z_channels, cfg.embed_dim)
         self.post_quant_conv = conv1(cfg.embed_dim, cfg.z_channels)
