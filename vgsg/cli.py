@@ -10,8 +10,8 @@ import vgsg
 
 # %% auto #0
 __all__ = ['COMMANDS', 'TRAINING_MODULES', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'command', 'mel_cmd', 'demo_cmd',
-           'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'train_cmd', 'evaluate_cmd', 'parser',
-           'main']
+           'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd',
+           'evaluate_cmd', 'parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #366e3837
 COMMANDS = {}
@@ -59,7 +59,7 @@ def _have_bundled_models() -> bool:
     from vgsg.core.io import data_dir
     try: found = model_folders(data_dir()/'models')
     except FileNotFoundError: return False
-    return len(found.get('codebook', [])) == 1 and len(found.get('transformer', [])) >= 1
+    return len(found.get('codebook', [])) >= 1 and len(found.get('transformer', [])) >= 1
 
 @command('demo', 'the main job on the bundled example: generate sound for the example video toy_hammer.mp4')
 def demo_cmd(args):
@@ -235,6 +235,40 @@ def toy_cmd(args):
         prepare_toy(args.out, args.prepare)
         print(f'prepared them into {args.prepare} (pixel features)')
 toy_cmd.add_args = _add_toy_args
+
+# %% ../nbs/14_cli.ipynb #e9e983e4
+def _add_sounds_args(p):
+    p.add_argument('action', choices=['build', 'pack', 'av'],
+                   help='build: fetch + label + convert the Debian recordings into SOUNDS; pack: 10-s windows of them for the codebook '
+                        '(into OUT); av: the semi-real audio-visual set (videos into OUT)')
+    p.add_argument('sounds', help='the sounds folder (clips/*.flac + sounds.csv)')
+    p.add_argument('out', nargs='?', help='pack / av: the output folder')
+    p.add_argument('--packages', nargs='+', metavar='PKG', help='build: Debian packages to take sounds from (default: vgsg.sounds.SOURCES)')
+    p.add_argument('--cache', default='data/debian', help='build: where .deb files are downloaded and unpacked')
+    p.add_argument('--clips-per-class', type=int, default=40, help='av: clips of 10 s per class')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--prepare', metavar='DIR', help='av: also prepare it for training into DIR (spectrograms + pixel features)')
+
+@command('sounds', 'real recorded sounds from Debian packages: build the labelled set, pack it for the codebook, or render the semi-real AV set')
+def sounds_cmd(args):
+    "Build, pack or render from the real-sounds set."
+    from vgsg.sounds import build_sounds, prepare_packed, make_semireal_dataset, prepare_semireal, SOURCES
+    if args.action != 'build' and not args.out: raise ValueError(f'{args.sounds}: vgsg sounds {args.action} needs an output folder after it')
+    if args.action == 'build':
+        df = build_sounds(args.sounds, args.packages or SOURCES, args.cache)
+        ok = df[df['status'] == 'ok']
+        print(f'kept {len(ok)} of {len(df)} recordings ({ok["seconds"].sum() / 60:.1f} min) in {args.sounds}; '
+              f'{ok["class"].ne("").sum()} labelled in {ok.loc[ok["class"] != "", "class"].nunique()} classes')
+    elif args.action == 'pack':
+        df = prepare_packed(args.sounds, args.out, seed=args.seed)
+        print(f'packed into {len(df)} windows of 10 s in {args.out}: ' + ', '.join(f'{k} {v}' for k, v in df['split'].value_counts().items()))
+    else:
+        df = make_semireal_dataset(args.out, args.sounds, clips_per_class=args.clips_per_class, seed=args.seed)
+        print(f'wrote {len(df)} semi-real clips ({df["class"].nunique()} classes) to {args.out}')
+        if args.prepare:
+            prepare_semireal(args.out, args.prepare)
+            print(f'prepared them into {args.prepare} (pixel features)')
+sounds_cmd.add_args = _add_sounds_args
 
 # %% ../nbs/14_cli.ipynb #759912b9
 TRAINING_MODULES = ('vgsg.train_codebook', 'vgsg.train_transformer', 'vgsg.train_vocoder', 'vgsg.train_melception')

@@ -29,9 +29,9 @@ __all__ = ['MEL_DIR', 'FEATURE_SETS', 'VAS_CLASSES', 'VIDEO_EXTS', 'DONE_FILE', 
            'declared_seconds', 'check_decoded', 'bad_name', 'file_identity', 'extractor_id', 'settings_hash',
            'read_done', 'write_done', 'append_done', 'default_features', 'clip_outputs', 'prepare', 'read_manifest',
            'prepared_feature', 'prepared_items', 'prepared_dataset', 'Canvas', 'hsv', 'place', 'thump', 'ring', 'chirp',
-           'burst', 'tone_track', 'event_times', 'nearest', 'since', 'ToyClip', 'render_toy_clip', 'onset_error',
-           'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'toy_ready', 'toy_args', 'ensure_toy',
-           'make_full_toy', 'save_toy_example', 'write_example_events', 'read_example_events']
+           'burst', 'tone_track', 'event_times', 'nearest', 'since', 'strike_height', 'ToyClip', 'render_toy_clip',
+           'onset_error', 'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'toy_ready', 'toy_args',
+           'ensure_toy', 'make_full_toy', 'save_toy_example', 'write_example_events', 'read_example_events']
 
 # %% ../nbs/03_data.ipynb #36b77025
 MEL_DIR = 'melspec_10s_22050hz'
@@ -485,7 +485,7 @@ def since(t, events):
     d = np.asarray(t)[:, None] - np.asarray(events)[None]
     return np.where(d >= 0, d, np.inf).min(axis=1)
 
-def _lift(tf, events, reach=0.25):
+def strike_height(tf, events, reach=0.25):
     "0 at an event, rising linearly to 1 at `reach` s away: a striker's height above its target."
     return np.minimum(nearest(tf, events), reach) / reach
 
@@ -493,7 +493,7 @@ def _lift(tf, events, reach=0.25):
 def _drum(rng, cv, tf, wav, sr, seconds, col):
     ev = event_times(rng, seconds, rng.uniform(1, 2.5), 0.35)
     cx, cy, r = rng.uniform(0.35, 0.65), rng.uniform(0.55, 0.7), rng.uniform(0.15, 0.22)
-    up, flash = _lift(tf, ev), since(tf, ev) < 0.08
+    up, flash = strike_height(tf, ev), since(tf, ev) < 0.08
     for k in range(len(tf)):
         cv.rect(k, cx - r, cy, cx + r, cy + 0.6 * r, col * 0.6)
         cv.disc(k, cx, cy, r, col + 0.6 * (1 - col) if flash[k] else col)
@@ -506,7 +506,7 @@ def _drum(rng, cv, tf, wav, sr, seconds, col):
 def _hammer(rng, cv, tf, wav, sr, seconds, col):
     ev = event_times(rng, seconds, rng.uniform(1, 2.5), 0.3)
     ax, ay = rng.uniform(0.35, 0.65), rng.uniform(0.65, 0.8)
-    up, spark = _lift(tf, ev, 0.2), since(tf, ev) < 0.06
+    up, spark = strike_height(tf, ev, 0.2), since(tf, ev) < 0.06
     for k in range(len(tf)):
         cv.rect(k, ax - 0.2, ay, ax + 0.2, ay + 0.12, hsv(0, 0, 0.5))
         hy = ay - 0.06 - 0.35 * up[k]

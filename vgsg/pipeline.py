@@ -25,9 +25,9 @@ from .lpaps import VGGishishConfig, VGGishish
 
 # %% auto #0
 __all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'COL_SECONDS', 'kind_of', 'save_model', 'read_model_config',
-           'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders', 'load_one', 'pick_vocoder',
-           'pick_transformer', 'ModelSet', 'n_columns', 'video_features', 'sample_seed', 'Generation', 'Pipeline',
-           'looped_events', 'onset_agreement']
+           'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders', 'load_one', 'pick_default',
+           'pick_vocoder', 'pick_transformer', 'pick_companion', 'ModelSet', 'n_columns', 'video_features',
+           'sample_seed', 'Generation', 'Pipeline', 'looped_events', 'onset_agreement']
 
 # %% ../nbs/10_pipeline.ipynb #dffa46de
 MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
@@ -167,9 +167,17 @@ def load_one(folder, # a model folder, or a folder of model folders with exactly
         meta = read_model_config(folder)
         if meta['kind'] != kind: raise ValueError(f'{folder}: holds a {meta["kind"]}, not a {kind}')
         return load_model(folder, device)
-    paths = model_folders(folder).get(kind, [])
-    if len(paths) != 1: raise ValueError(f'{folder}: expected exactly one {kind} folder, found {[p.name for p in paths]}')
-    return load_model(paths[0], device)
+    return load_model(pick_default(model_folders(folder).get(kind, []), kind, folder), device)
+
+def pick_default(folders:list, # the model folders of one kind in a model set
+                 kind:str, where='the model set') -> Path:
+    "The only folder of `kind`, or the one whose info says `default: true`."
+    if len(folders) == 1: return folders[0]
+    names = [p.name for p in folders]
+    if not folders: raise ValueError(f'{where}: expected a {kind} folder, found none')
+    marked = [p for p in folders if (read_model_config(p).get('info') or {}).get('default') is True]
+    if len(marked) != 1: raise ValueError(f'{where}: {len(folders)} {kind} folders {names} and {len(marked)} marked `default: true`; name one')
+    return marked[0]
 
 # %% ../nbs/10_pipeline.ipynb #2596c4c0
 VOCODERS = ('auto', 'melgan', 'griffin-lim')
@@ -196,10 +204,15 @@ def pick_transformer(folders:list, # the transformer folders of a model set
     if name is not None:
         if name not in names: raise ValueError(f'{where}: no transformer folder {name!r}; found {names}')
         return folders[names.index(name)]
-    if len(folders) == 1: return folders[0]
-    marked = [p for p in folders if (read_model_config(p).get('info') or {}).get('default') is True]
-    if len(marked) != 1: raise ValueError(f'{where}: {len(folders)} transformer folders {names} and {len(marked)} marked `default: true`; name one')
-    return marked[0]
+    return pick_default(folders, 'transformer', where)
+
+def pick_companion(folders:list, # the codebook (or Melception) folders of a model set
+                   kind:str, # 'codebook' or 'melception'
+                   info:dict, # the chosen transformer's info: `codebook: <folder name>` names the one it was trained on
+                   where='the model set') -> Path:
+    "The codebook or Melception that goes with a transformer: the one its info names, else the set's default."
+    names = [p.name for p in folders]
+    return folders[names.index(info[kind])] if info.get(kind) in names else pick_default(folders, kind, where)
 
 @dataclass
 class ModelSet:
@@ -216,14 +229,13 @@ class ModelSet:
                     vocoder:str='auto', # 'melgan', 'griffin-lim', or 'auto': the set's MelGAN unless its info says `recommended: false`
                     transformer:str|None=None, # which transformer folder, where the set has several (see `pick_transformer`)
                    ) -> ModelSet:
-        "Load the model folders below `folder`: exactly one codebook, and one transformer (named, or the set's default)."
+        "Load a transformer (named, or the set's default) and the codebook and Melception that go with it (`pick_companion`)."
         found = model_folders(folder)
-        if len(found.get('codebook', [])) != 1:
-            raise ValueError(f'{folder}: a model set needs exactly one codebook folder, found {[p.name for p in found.get("codebook", [])]}')
+        if not found.get('codebook'): raise ValueError(f'{folder}: a model set needs a codebook folder, found none')
         if not found.get('transformer'): raise ValueError(f'{folder}: a model set needs a transformer folder, found none')
-        one = lambda kind: load_model(found[kind][0], device) if found.get(kind) else None
         gpt = load_model(pick_transformer(found['transformer'], transformer, folder), device)
-        return cls(one('codebook'), gpt, pick_vocoder(found.get('vocoder', []), vocoder, device), one('melception'), Path(folder).name)
+        companion = lambda kind: load_model(pick_companion(found[kind], kind, gpt.info, folder), device) if found.get(kind) else None
+        return cls(companion('codebook'), gpt, pick_vocoder(found.get('vocoder', []), vocoder, device), companion('melception'), Path(folder).name)
 
     @classmethod
     def bundled(cls, device='cpu', vocoder:str='auto', transformer:str|None=None) -> ModelSet:

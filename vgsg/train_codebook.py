@@ -295,7 +295,7 @@ def _end_validation(self:CodebookTask, sync:bool=False):
         f.write(f"{self.step},{s['codes_used']},{s['fraction_used']:.6f},{s['perplexity']:.4f}\n")
 
 # %% ../nbs/09a_train_codebook.ipynb #028f16db
-CODEBOOK_TRAIN_KEYS = ('base_learning_rate', 'learning_rate', 'betas')
+CODEBOOK_TRAIN_KEYS = ('base_learning_rate', 'learning_rate', 'betas', 'init_from')
 
 @register_task('codebook')
 def build_codebook(cfg:dict) -> tuple:
@@ -306,6 +306,7 @@ def build_codebook(cfg:dict) -> tuple:
     task = CodebookTask(from_section(VQGANConfig, model, CODEBOOK_TRAIN_KEYS), from_section(LossConfig, loss, LPAPS_KEYS),
                         make_lpaps(loss), model.get('base_learning_rate', 4.5e-6), tc.batch_size, model.get('learning_rate'),
                         model.get('betas', (0.5, 0.9)), tc.out_dir, valid_len=len(valid_ds))
+    if model.get('init_from'): task.vqmodel.load_state_dict(load_codebook(model['init_from']).state_dict())   # fine-tune a codebook
     return task, train_ds, valid_ds
 
 # %% ../nbs/09a_train_codebook.ipynb #2cc3274d

@@ -32,7 +32,7 @@ __all__ = ['GPT_PRESETS', 'OPTIM_KEYS', 'BUNDLED_TRANSFORMER', 'gpt_config', 'le
 
 # %% ../nbs/09b_train_transformer.ipynb #da6345ef
 GPT_PRESETS = dict(paper=GPTConfig(), tiny=tiny_config())
-OPTIM_KEYS = ('base_learning_rate', 'learning_rate', 'weight_decay', 'betas')
+OPTIM_KEYS = ('base_learning_rate', 'learning_rate', 'weight_decay', 'betas', 'init_from')   # model: keys that are no GPTConfig field
 
 def gpt_config(model:dict, # the `model:` config section
                **resolved # values that come from the codebook and the data (vocab_size, n_audio, feat_dim, n_classes)
@@ -260,6 +260,7 @@ def build_transformer(cfg:dict) -> tuple:
     task = TransformerTask(gcfg, None if cfg.get('data', {}).get('precompute_codes', True) else vq,
                            learning_rate(model, tc.batch_size, world_size()), model.get('weight_decay', 0.01),
                            model.get('betas', (0.9, 0.95)))
+    if model.get('init_from'): task.gpt.load_state_dict(load_transformer(model['init_from']).state_dict())   # fine-tune a transformer
     return task, train_ds, valid_ds
 
 # %% ../nbs/09b_train_transformer.ipynb #6df8ed94

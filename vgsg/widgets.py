@@ -150,10 +150,10 @@ def video_table(source # a folder of videos (searched recursively) or one video 
 
 # %% ../nbs/12_widgets.ipynb #b99f84ab
 def is_model_set(folder) -> bool:
-    "True if `folder` holds exactly one codebook and one transformer model folder."
+    "True if `folder` holds a codebook and a transformer model folder (`ModelSet.from_folder` picks among several)."
     try: kinds = model_folders(folder)
     except (FileNotFoundError, ValueError): return False
-    return len(kinds.get('codebook', [])) == 1 and len(kinds.get('transformer', [])) == 1
+    return len(kinds.get('codebook', [])) >= 1 and len(kinds.get('transformer', [])) >= 1
 
 def find_model_sets(source # a ModelSet, a model-set folder, or a folder of model-set folders
                    ) -> dict:

@@ -12,7 +12,7 @@ __all__ = ['LAYERS', 'layer_of', 'may_import']
 LAYERS = (  # (layer, modules or packages), lowest first
     ('core', ('vgsg', 'vgsg.core')),
     ('signals', ('vgsg.audio', 'vgsg.video')),
-    ('datasets', ('vgsg.features', 'vgsg.data')),
+    ('datasets', ('vgsg.features', 'vgsg.data', 'vgsg.sounds')),
     ('models', ('vgsg.vqgan', 'vgsg.lpaps', 'vgsg.melception', 'vgsg.transformer', 'vgsg.vocoder')),
     ('training and sampling', ('vgsg.sample', 'vgsg.metrics', 'vgsg.train', 'vgsg.train_codebook', 'vgsg.train_transformer',
                                'vgsg.train_vocoder', 'vgsg.train_melception')),
