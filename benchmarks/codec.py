@@ -72,6 +72,7 @@ def main():
     p.add_argument('--gl-iter', type=int, default=32)
     p.add_argument('--max-clips', type=int, default=200)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--csv', help='also write the summary table (one row per coder) to this CSV')
     p.add_argument('--no-write', action='store_true')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -114,6 +115,7 @@ def main():
              *md_table(summary.round(4).to_dict('records'), cols), '', 'By clip length (what short clips pay for the .vgc header):', '',
              *md_table(by_len.round(4).to_dict('records'), ['coder', 'length', 'clips', 'l1', 'kbps'])]
     print('\n'.join(lines))
+    if a.csv: Path(a.csv).parent.mkdir(parents=True, exist_ok=True); summary.round(4).to_csv(a.csv, index=False)
     if not a.no_write: write_section('codec.py', 'Codec on held-out real recordings (`benchmarks/codec.py`)', lines)
 
 

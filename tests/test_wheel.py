@@ -30,8 +30,8 @@ def test_wheel_in_a_fresh_venv(tmp_path):
     env.update(OMP_NUM_THREADS='1', MPLBACKEND='Agg')
     demo = sh(tmp_path/'venv'/'bin'/'vgsg', 'demo', '-o', 'out', cwd=work, env=env)
     print(demo.stdout)
-    assert "the example shows the synthetic class 'hammer'" in demo.stdout, demo.stdout
-    assert len(list((work/'out').glob('toy_hammer_sample*.mp4'))) == 4
+    assert 'shows the class' in demo.stdout and 'samples match' in demo.stdout, demo.stdout
+    assert len(list((work/'out').glob('*_sample*.mp4'))) == 4
     code = ("from vgsg.pipeline import ModelSet, Pipeline; import vgsg, pathlib; pipe = Pipeline(ModelSet.bundled()); "
             "print(pathlib.Path(vgsg.__file__).parent, type(pipe).__name__)")
     done = sh(py, '-c', code, cwd=work, env=env)

@@ -9,8 +9,8 @@ from pathlib import Path
 import vgsg
 
 # %% auto #0
-__all__ = ['COMMANDS', 'TRAINING_MODULES', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'command', 'mel_cmd', 'demo_cmd',
-           'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd',
+__all__ = ['COMMANDS', 'TRAINING_MODULES', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'command', 'mel_cmd', 'demo_video',
+           'demo_cmd', 'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd',
            'evaluate_cmd', 'parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #366e3837
@@ -52,6 +52,18 @@ mel_cmd.add_args = _add_mel_args
 # %% ../nbs/14_cli.ipynb #6f8859ea
 def _add_demo_args(p):
     p.add_argument('-o', '--out', default='out/demo', help="output folder (the demo's own files there are replaced)")
+    p.add_argument('--example', default=None, help='a bundled example video (default: the semi-real semireal_*.mp4; toy_hammer.mp4 is the synthetic one)')
+    p.add_argument('--transformer', default=None, help="a transformer folder of the bundled set (default: the set's default)")
+
+def demo_video(name:str|None=None) -> Path:
+    "The bundled example the demo uses: `name`, else the semi-real example, else the synthetic toy_hammer.mp4."
+    from vgsg.core.io import bundled
+    folder = Path(bundled('examples'))
+    if name:
+        if not (folder/name).is_file(): raise FileNotFoundError(errno.ENOENT, f'no bundled example {name!r} (have {sorted(p.name for p in folder.glob("*.mp4"))})', str(folder/name))
+        return folder/name
+    semi = sorted(folder.glob('semireal_*.mp4'))
+    return semi[0] if semi else folder/'toy_hammer.mp4'
 
 def _have_bundled_models() -> bool:
     "True if the bundled model folder holds a complete model set."
@@ -61,7 +73,7 @@ def _have_bundled_models() -> bool:
     except FileNotFoundError: return False
     return len(found.get('codebook', [])) >= 1 and len(found.get('transformer', [])) >= 1
 
-@command('demo', 'the main job on the bundled example: generate sound for the example video toy_hammer.mp4')
+@command('demo', 'the main job on the bundled example: generate sound for a semi-real example video (real recordings at rendered events)')
 def demo_cmd(args):
     "Generate a sound track for the bundled example video (or, without bundled models, the spectrogram round trip)."
     from vgsg.audio import roundtrip
@@ -71,9 +83,9 @@ def demo_cmd(args):
         print('demo: no bundled model set found; ran the spectrogram round trip of the bundled example scene.flac')
         print(*(f'  {k}: {v}' for k, v in paths.items()), sep='\n')
         return
-    video = str(bundled('examples/toy_hammer.mp4'))
+    video = str(demo_video(args.example))
     gen = generate_cmd(argparse.Namespace(videos=[video], out=args.out, samples=4, top_x=None, temperature=1.0, seed=0, seconds=10.0,
-                                          start=0.0, models=None, transformer=None, device='cpu', vocoder='auto', overwrite=True)).get(video)
+                                          start=0.0, models=None, transformer=args.transformer, device='cpu', vocoder='auto', overwrite=True)).get(video)
     if gen is not None: _tell_demo(gen, video)
 demo_cmd.add_args = _add_demo_args
 
@@ -82,10 +94,10 @@ def _tell_demo(gen, video):
     import numpy as np
     from vgsg.data import read_example_events
     from vgsg.pipeline import onset_agreement
-    tops = [ops[0][0] for ops in gen.opinions if ops]
-    if tops: print(f"demo: the example shows the synthetic class 'hammer'; Melception hears {', '.join(tops)} "
-                   f"({sum(t == 'hammer' for t in tops)} of {len(tops)} samples match)")
-    ex = read_example_events(video)
+    ex, tops = read_example_events(video), [ops[0][0] for ops in gen.opinions if ops]
+    cls = (ex or {}).get('cls')
+    if tops: print(f"demo: {Path(video).name} shows the class {cls!r}; Melception hears {', '.join(tops)}"
+                   + (f" ({sum(t == cls for t in tops)} of {len(tops)} samples match)" if cls else ''))
     if ex is None: return
     agree = onset_agreement(gen, ex['events'], ex['seconds'])
     print(f"demo: onsets within ±0.1 s of the video's {agree[0]['n_events']} visual events in {gen.seconds:g} s: "

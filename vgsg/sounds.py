@@ -7,7 +7,8 @@ __all__ = ['HELD_OUT', 'SOURCES', 'AUDIO_EXTS', 'ARCHIVE_EXTS', 'CLASS_RULES', '
            'fetch_package', 'guess_licence', 'dep5_paragraphs', 'licence_of', 'list_sounds', 'sound_bytes',
            'read_sound', 'trim_clip', 'sound_class', 'recording_split', 'package_rows', 'build_sounds', 'read_sounds',
            'pack_recordings', 'prepare_packed', 'draw_motif', 'motif_of', 'fit_level', 'event_sound', 'background',
-           'render_semireal_clip', 'usable_classes', 'clip_splits', 'make_semireal_dataset', 'prepare_semireal']
+           'render_semireal_clip', 'usable_classes', 'clip_splits', 'make_semireal_dataset', 'prepare_semireal',
+           'save_semireal_example']
 
 # %% ../nbs/03b_sounds.ipynb #d5a88910
 import fnmatch, hashlib, io, re, shutil, subprocess, zipfile
@@ -330,3 +331,18 @@ def prepare_semireal(root, out, features='pixels', progress:bool=True) -> pd.Dat
     from vgsg.data import prepare
     df = pd.read_csv(Path(root)/'clips.csv')
     return prepare([Path(root)/v for v in df['video']], out, df.drop(columns=['target']), features, progress=progress)
+
+# %% ../nbs/03b_sounds.ipynb #b7f9045f
+def save_semireal_example(path, # the .mp4 to write (its events file goes beside it)
+                          sounds_root, # a folder written by `build_sounds`
+                          cls:str, seed=(2024, 0, 0), seconds:float=10., size:int=112) -> Path:
+    "Write a semi-real example clip from test-split recordings, and its events file."
+    from vgsg.data import write_example_events
+    from vgsg.video import write_video
+    snd = read_sounds(sounds_root, labelled=True)
+    classes, test = usable_classes(snd), snd[snd['split'] == 'test']
+    wav = lambda c: sf.read(str(Path(sounds_root)/'clips'/f'{c}.flac'), dtype='float32')[0]
+    tc = render_semireal_clip(cls, classes, [wav(c) for c in test.loc[test['class'] == cls, 'clip']],
+                              [wav(c) for c in test.loc[test['class'] == BACKGROUND_CLASS, 'clip']], seed, seconds, 25., size)
+    write_example_events(path, tc)
+    return write_video(path, tc.frames, 25., tc.wav, SR)

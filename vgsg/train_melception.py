@@ -154,16 +154,20 @@ def _card(cfg:dict, metrics:dict, steps:int, n_par:int, sizes:dict, commands:lis
     import yaml
     pct = lambda k: f"{100 * metrics[k]:.2f} %"
     data = cfg['data']
+    synthetic = 'toy' in data or data.get('kind', 'toy') == 'toy'
+    what = 'the synthetic dataset of `vgsg.data`' if synthetic else f"the prepared set `{data.get('root')}`"
+    source = ([f'- Generator: `vgsg.data.make_toy_dataset(**{json.dumps(data.get("toy", {}))})`,',
+               '  then `prepare_toy(..., features=None)` (mp4 with AAC audio → looped to 10 s → 80 × 860 log-mel, centre crop 848).']
+              if synthetic else [f"- `{data.get('root')}`: a prepared folder (its manifest names each clip's class and split; see Reproduce)."])
     return '\n'.join([
-        '# Small Melception for the synthetic audio-visual dataset', '',
+        f"# Small Melception for {'the synthetic audio-visual dataset' if synthetic else 'real recorded sounds'}", '',
         'A width-scaled Melception (Inception-v3 for 1-channel 80 × 848 log-mel spectrograms, no stem max-pooling;',
-        'paper §3.4, supplement §6.1.6) trained on the synthetic dataset of `vgsg.data` so that FID, MKL, ISc and KID',
+        f'paper §3.4, supplement §6.1.6) trained on {what} so that FID, MKL, ISc and KID',
         'can be computed for models trained on that dataset. It is **not** the paper\'s VGGSound Melception.', '',
         '## Model', f'- `MelceptionConfig`: `{json.dumps(cfg["model"])}`; {n_par:,} parameters (auxiliary head included);',
         '  weights stored in fp16 (`model.safetensors`, loaded as float32 by `load_bundled_melception()`).',
         '- Per-mel-bin statistics computed on the training split (in the file as `mel_mean`, `mel_std`).', '',
-        '## Data', f'- Generator: `vgsg.data.make_toy_dataset(**{json.dumps(data.get("toy", {}))})`,',
-        '  then `prepare_toy(..., features=None)` (mp4 with AAC audio → looped to 10 s → 80 × 860 log-mel, centre crop 848).',
+        '## Data', *source,
         f'- Split sizes (clips): {json.dumps(sizes)}.', '',
         '## Training', f'- `vgsg train melception` (shared `Trainer`), {steps} steps; settings:', '',
         '```yaml', yaml.safe_dump({k: cfg[k] for k in ('optim', 'train') if k in cfg}, sort_keys=False).strip(), '```', '',
