@@ -116,14 +116,14 @@ def report(args):
     "Test-split L1 / spectral convergence / code usage and Melception FID / MKL of the codebooks in --ckpt."
     import pandas as pd
     from vgsg.core.io import atomic_write, save_figure
-    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, _model_config
+    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, checkpoint_config
     from vgsg.train_melception import load_bundled_melception
     from vgsg.evaluate import evaluate_reconstruction
     mel, rows, models, first = load_bundled_melception(), [], {}, None
     out = Path(args.report_dir); out.mkdir(parents=True, exist_ok=True)
     for item in args.ckpt:
         name, folder = item.split('=', 1)
-        cfg, step = _model_config(Path(folder)), (Path(folder).parent/'step.txt')
+        cfg, step = checkpoint_config(Path(folder)), (Path(folder).parent/'step.txt')
         models[name] = m = load_codebook(folder)
         ds = spectrogram_dataset(cfg['data'], 'test')
         first = first or ds

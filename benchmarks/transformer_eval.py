@@ -29,7 +29,7 @@ from vgsg.evaluate import (generate_samples, evaluate_folder, evaluate_reconstru
 from vgsg.core.io import module_hash
 from vgsg.melception import melception_features
 from vgsg.train_transformer import load_transformer, codebook_of, feature_dataset, transformer_sampler
-from vgsg.train_codebook import _model_config
+from vgsg.train_codebook import checkpoint_config
 from vgsg.sample import quantize_int8
 from vgsg.features import CROP_LEN
 from vgsg.core.safety import read_yaml
@@ -144,7 +144,7 @@ def write_card(results, run, nofeats_run, codebook_ckpt, commands):
     from vgsg.train import load_checkpoint
     results = Path(results)
     cfg = yaml.safe_load((results/'config.yaml').read_text())
-    cb = _model_config(Path(codebook_ckpt))
+    cb = checkpoint_config(Path(codebook_ckpt))
     g = load_transformer(results)
     n_par = sum(p.numel() for p in g.parameters())
     steps = {k: int(load_checkpoint(Path(r), {})['step']) for k, r in (('5 feats', run), ('No Feats', nofeats_run)) if r}
@@ -219,7 +219,7 @@ def main(argv=None):
     if a.int8: models.update({f'{k} int8': quantize_int8(g) for k, g in list(models.items())})
     first = next(iter(runs.values()))
     vq = codebook_of(first)
-    cfg = read_yaml(a.data) if a.data else _model_config(Path(first))
+    cfg = read_yaml(a.data) if a.data else checkpoint_config(Path(first))
     if 'data' not in cfg: raise ValueError(f"{a.data or first}: no data section (give --data CONFIG with the test split's data)")
     n_feats = max([g.cfg.n_feats for g in models.values() if g.cfg.cond in ('feats', 'feats_class')] or [1])
     if any(g.cfg.cond == 'aligned' for g in models.values()):

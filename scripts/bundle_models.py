@@ -15,7 +15,7 @@ import yaml
 from vgsg.core.io import data_dir
 from vgsg.pipeline import save_model
 from vgsg.train import checkpoint_step
-from vgsg.train_codebook import load_codebook, _model_config
+from vgsg.train_codebook import load_codebook, checkpoint_config
 from vgsg.train_transformer import load_transformer
 from vgsg.train_vocoder import markdown_table
 from vgsg.core.io import count_params
@@ -36,7 +36,7 @@ def training_yaml(cfg:dict) -> str:
     return yaml.safe_dump({k: cfg[k] for k in ('model', 'loss', 'data', 'train', 'codebook') if k in cfg}, sort_keys=False).strip()
 
 def bundle_codebook(ckpt, out, report, row_name, notes):
-    ckpt, cfg = Path(ckpt), _model_config(Path(ckpt))
+    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
     vq, steps = load_codebook(ckpt), steps_of(Path(ckpt))
     table = pd.read_csv(report) if report else None
     row = table.set_index('codebook').loc[row_name].to_dict() if table is not None else {}
@@ -64,7 +64,7 @@ def condition_text(g) -> str:
     return f'{g.cfg.n_feats} `pixels` frame features'
 
 def bundle_transformer(ckpt, out, eval_dir, notes, default=False):
-    ckpt, cfg = Path(ckpt), _model_config(Path(ckpt))
+    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
     gpt, steps = load_transformer(ckpt), steps_of(Path(ckpt))
     from vgsg.data import read_manifest
     classes = sorted(read_manifest(cfg['data']['root'])['class'].unique()) if 'root' in cfg.get('data', {}) else None

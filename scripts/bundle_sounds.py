@@ -16,7 +16,7 @@ import yaml
 from vgsg.core.io import data_dir, count_params
 from vgsg.pipeline import save_model
 from vgsg.train import checkpoint_step
-from vgsg.train_codebook import load_codebook, _model_config, evaluate_codebook, spectrogram_dataset
+from vgsg.train_codebook import load_codebook, checkpoint_config, evaluate_codebook, spectrogram_dataset
 from vgsg.train_transformer import load_transformer
 from vgsg.train_vocoder import markdown_table
 
@@ -50,7 +50,7 @@ def sources_section() -> list:
 
 
 def bundle_codebook(ckpt, codec_csv, notes):
-    ckpt, cfg = Path(ckpt), _model_config(Path(ckpt))
+    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
     vq, steps = load_codebook(ckpt), checkpoint_step(ckpt)
     test = evaluate_codebook(vq, spectrogram_dataset(cfg['data'], 'test'))
     codec = pd.read_csv(codec_csv) if codec_csv else None
@@ -87,7 +87,7 @@ def bundle_melception(run_dir, notes):
 
 
 def bundle_transformer(ckpt, eval_csv, notes):
-    ckpt, cfg = Path(ckpt), _model_config(Path(ckpt))
+    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
     gpt, steps = load_transformer(ckpt), checkpoint_step(ckpt)
     from vgsg.data import read_manifest
     classes = sorted(read_manifest(cfg['data']['root'])['class'].unique())

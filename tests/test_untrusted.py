@@ -156,10 +156,10 @@ def test_truncated_torch_file(tmp_path):
 # ---------------------------------------------------------------- YAML
 def test_yaml_model_config(tmp_path, marker):
     from vgsg.train_melception import run_config
-    from vgsg.train_codebook import _model_config
+    from vgsg.train_codebook import checkpoint_config
     run = tmp_path / 'run'; run.mkdir()
     (run / 'config.yaml').write_text(f"model: {{n_embed: 16}}\nx: !!python/object/apply:os.system ['touch {marker}']\n")
-    for f in (lambda: read_yaml(run / 'config.yaml'), lambda: run_config(run), lambda: _model_config(run)):
+    for f in (lambda: read_yaml(run / 'config.yaml'), lambda: run_config(run), lambda: checkpoint_config(run)):
         msg = refused(f, f'{run / "config.yaml"} (line 2)', '!!python/object/apply:os.system')
         assert 'plain data' in msg
     assert not marker.exists()

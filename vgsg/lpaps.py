@@ -78,6 +78,9 @@ class VGGishish(nn.Module):
             raise ValueError(f"VGGishish expects (B, H, W) or (B, {self.cfg.in_channels}, H, W), got {tuple(x.shape)}")
         return self.classifier(self.avgpool(self.features(x)).flatten(1))
 
+from .core.models import register_model_kind
+register_model_kind('vggishish', VGGishishConfig, VGGishish)
+
 # %% ../nbs/05_lpaps.ipynb #625f6de6
 def load_vggishish(path, cfg:VGGishishConfig=vggishish16, trusted:bool=False)->VGGishish:
     "A `VGGishish` with the weights in `path` (strict), flagged as trained."

@@ -213,6 +213,9 @@ class Melception(nn.Module):
         self.fc = nn.Linear(self.Mixed_7c.nf, cfg.n_classes)
         self.apply(_init_weights)
 
+from .core.models import register_model_kind
+register_model_kind('melception', MelceptionConfig, Melception)
+
 # %% ../nbs/06_melception.ipynb #a9edc5a6
 from .core.io import count_params as n_params   # one parameter counter for the whole library
 

@@ -22,143 +22,15 @@ from .sample import sample, quantize_int8
 from .vocoder import MelGANConfig, Generator, MelGANVocoder, GriffinLimVocoder
 from .melception import MelceptionConfig, Melception
 from .lpaps import VGGishishConfig, VGGishish
+from .core.models import (MODEL_KINDS, kind_of, save_model, read_model_config, model_config, check_weights, load_model,
+                              model_kind, model_folders)
 
 # %% auto #0
-__all__ = ['MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'VOCODERS', 'COL_SECONDS', 'kind_of', 'save_model', 'read_model_config',
-           'model_config', 'check_weights', 'load_model', 'model_kind', 'model_folders', 'load_one', 'pick_default',
-           'pick_vocoder', 'pick_transformer', 'pick_companion', 'ModelSet', 'n_columns', 'video_features',
-           'sample_seed', 'Generation', 'Pipeline', 'looped_events', 'onset_agreement']
-
-# %% ../nbs/10_pipeline.ipynb #dffa46de
-MODEL_KINDS = dict(codebook=(VQGANConfig, VQModel), transformer=(GPTConfig, GPT), vocoder=(MelGANConfig, Generator),
-                   melception=(MelceptionConfig, Melception), vggishish=(VGGishishConfig, VGGishish))
-
-def kind_of(model:nn.Module) -> str:
-    "The model-folder kind of a model instance."
-    for kind, (_, cls) in MODEL_KINDS.items():
-        if isinstance(model, cls): return kind
-    raise ValueError(f'{type(model).__name__} is not a kind of model vgsg saves ({", ".join(MODEL_KINDS)})')
-
-def _plain(cfg) -> dict:
-    "A config dataclass as YAML-friendly types (tuples become lists)."
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
-
-def save_model(folder, # the model folder to (re)write
-               model:nn.Module, # a VQModel, GPT, Generator, Melception or VGGishish
-               info:dict|None=None, # extra facts for users: features, classes, data, steps, metrics...
-               card:str|None=None, # text of MODEL_CARD.md
-               half:bool=False # store floating-point weights as fp16
-              ) -> Path:
-    "Write `model` as a model folder (config.yaml, model.safetensors, MODEL_CARD.md); files are written atomically."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    kind = kind_of(model)
-    sd = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    atomic_write(folder/'model.safetensors', lambda p: save_file(sd, str(p)))
-    meta = dict(kind=kind, config=_plain(model.cfg), info=info or {})
-    atomic_write(folder/'config.yaml', lambda p: Path(p).write_text(yaml.safe_dump(meta, sort_keys=False)))
-    if card is not None: atomic_write(folder/'MODEL_CARD.md', lambda p: Path(p).write_text(card))
-    return folder
-MAX_SETTING = 2 ** 20   # no size, depth or count in a model config comes near this; larger is a broken file
-
-def read_model_config(folder) -> dict:
-    "The parsed config.yaml of a model folder, with a clear error if it is not one."
-    path = Path(folder)/'config.yaml'
-    if not path.exists(): raise FileNotFoundError(f'{folder}: not a vgsg model folder (no config.yaml)')
-    meta = read_yaml(path)
-    if not isinstance(meta, dict) or meta.get('kind') not in MODEL_KINDS:
-        raise ValueError(f'{path}: kind must be one of {list(MODEL_KINDS)}, got {meta.get("kind") if isinstance(meta, dict) else meta!r}')
-    if not isinstance(meta.get('config'), dict): raise ValueError(f'{path}: `config` must be a mapping of settings')
-    return meta
-
-# %% ../nbs/10_pipeline.ipynb #3af4930d
-def _check_value(name:str, value, default, where:str):
-    "Refuse a setting whose type differs from its default's, or whose number is absurd."
-    ok = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (list, tuple)}.get(type(default), (object,))
-    if default is not None and (not isinstance(value, ok) or (type(default) is not bool and isinstance(value, bool))):
-        raise ValueError(f'{where}: setting {name!r} must be a {type(default).__name__}, got {value!r}')
-    items = value if isinstance(value, (list, tuple)) else [value]
-    if isinstance(value, (list, tuple)) and len(value) > 64: raise ValueError(f'{where}: setting {name!r} has {len(value)} entries')
-    for v in items:
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not abs(v) <= MAX_SETTING:
-            raise ValueError(f'{where}: setting {name!r} = {v!r} is not a plausible model size')
-
-def model_config(meta:dict, where:str=''):
-    "The config dataclass of a parsed config.yaml: unknown settings, wrong types and absurd sizes are errors."
-    cfg_cls = MODEL_KINDS[meta['kind']][0]
-    defaults = {f.name: f.default for f in fields(cfg_cls)}
-    for name, value in meta['config'].items():
-        if name not in defaults:
-            near = difflib.get_close_matches(str(name), defaults, 1)
-            raise ValueError(f"{where}: unknown {meta['kind']} setting {name!r}" + (f" (did you mean {near[0]!r}?)" if near else ''))
-        _check_value(name, value, defaults[name], where)
-    try: return cfg_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta['config'].items()})
-    except (TypeError, ValueError, AssertionError) as e: raise ValueError(f'{where}: invalid {meta["kind"]} config ({e})') from None
-
-def _file_shapes(path:Path) -> dict:
-    "{key: (shape, dtype)} from a safetensors header, without reading the weights; one-line errors for broken files."
-    if not path.exists(): raise FileNotFoundError(f'{path}: missing (a model folder needs model.safetensors)')
-    try:
-        with safe_open(str(path), 'pt') as f: return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
-    except Exception as e:   # safetensors raises its own SafetensorError (an Exception) for truncated or foreign files
-        raise ValueError(f'{path}: not a complete safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__})') from None
-
-def _meta_model(model_cls, cfg, limit:int) -> nn.Module:
-    "Build `model_cls(cfg)` on the meta device (no memory), giving up once it registers more than `limit` tensors."
-    count = [0]
-    def tally(module, name, tensor):
-        count[0] += 1
-        if count[0] > limit: raise ValueError(f'the config builds more than {limit} tensors')
-    hooks = [nn.modules.module.register_module_parameter_registration_hook(tally),
-             nn.modules.module.register_module_buffer_registration_hook(tally)]
-    try:
-        with torch.device('meta'): return model_cls(cfg)
-    finally:
-        for h in hooks: h.remove()
-
-FLOAT_DTYPES = {'F16', 'BF16', 'F32', 'F64'}
-
-def check_weights(folder, meta:dict, cfg) -> None:
-    "Check that model.safetensors holds exactly the tensors (names, shapes, dtypes) the config builds, before building it."
-    path = Path(folder)/'model.safetensors'
-    have = _file_shapes(path)
-    try: want = _meta_model(MODEL_KINDS[meta['kind']][1], cfg, 4 * len(have) + 64).state_dict()
-    except ValueError as e: raise ValueError(f'{folder}: config.yaml does not fit model.safetensors ({e})') from None
-    missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
-    if missing or unexpected: raise ValueError(f'{folder}: weights do not fit the config: missing {missing[:5]}, unexpected {unexpected[:5]}')
-    for k, v in want.items():
-        shape, dtype = have[k]
-        if shape != tuple(v.shape): raise ValueError(f'{path}: {k} has shape {shape}, the config builds {tuple(v.shape)}')
-        if (dtype in FLOAT_DTYPES) != v.is_floating_point(): raise ValueError(f'{path}: {k} is {dtype}, the config builds {v.dtype}')
-
-def load_model(folder, device='cpu') -> nn.Module:
-    "Rebuild the model saved in a model folder (float32, eval mode) after validating it; `model.info` holds the folder's info."
-    meta = read_model_config(folder)
-    cfg = model_config(meta, str(Path(folder)/'config.yaml'))
-    check_weights(folder, meta, cfg)
-    model = MODEL_KINDS[meta['kind']][1](cfg)
-    ref = model.state_dict()
-    model.load_state_dict({k: v.to(ref[k].dtype) for k, v in load_file(str(Path(folder)/'model.safetensors')).items()})
-    if hasattr(model, 'mark_trained'): model.mark_trained()
-    model.info = meta.get('info') if isinstance(meta.get('info'), dict) else {}
-    return model.to(device).eval()
+__all__ = ['VOCODERS', 'COL_SECONDS', 'load_one', 'pick_default', 'pick_vocoder', 'pick_transformer', 'pick_companion',
+           'ModelSet', 'n_columns', 'video_features', 'sample_seed', 'Generation', 'Pipeline', 'looped_events',
+           'onset_agreement']
 
 # %% ../nbs/10_pipeline.ipynb #239d4ba2
-def model_kind(folder) -> str|None:
-    "The kind of model in `folder`, or None if it is no model folder (e.g. a training run's checkpoint)."
-    path = Path(folder)/'config.yaml'
-    meta = read_yaml(path) if path.exists() else None
-    kind = meta.get('kind') if isinstance(meta, dict) else None
-    return kind if kind in MODEL_KINDS else None
-
-def model_folders(folder) -> dict:
-    "{kind: [model folders]} directly below `folder` (sub-folders whose config.yaml names no model kind are skipped)."
-    folder = Path(folder)
-    if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such model folder')
-    found = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if kind := model_kind(sub): found.setdefault(kind, []).append(sub)   # other folders (e.g. training runs) are not models
-    return found
-
 def load_one(folder, # a model folder, or a folder of model folders with exactly one of `kind`
              kind:str, device='cpu') -> nn.Module:
     "Load the model of `kind` from a model folder or a model-set folder."

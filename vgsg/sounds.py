@@ -8,7 +8,7 @@ __all__ = ['HELD_OUT', 'SOURCES', 'AUDIO_EXTS', 'ARCHIVE_EXTS', 'CLASS_RULES', '
            'read_sound', 'trim_clip', 'sound_class', 'recording_split', 'package_rows', 'build_sounds', 'read_sounds',
            'pack_recordings', 'prepare_packed', 'draw_motif', 'motif_of', 'fit_level', 'event_sound', 'background',
            'render_semireal_clip', 'usable_classes', 'clip_splits', 'make_semireal_dataset', 'prepare_semireal',
-           'save_semireal_example']
+           'prepare_semireal_audio', 'save_semireal_example']
 
 # %% ../nbs/03b_sounds.ipynb #d5a88910
 import fnmatch, hashlib, io, re, shutil, subprocess, zipfile
@@ -331,6 +331,33 @@ def prepare_semireal(root, out, features='pixels', progress:bool=True) -> pd.Dat
     from vgsg.data import prepare
     df = pd.read_csv(Path(root)/'clips.csv')
     return prepare([Path(root)/v for v in df['video']], out, df.drop(columns=['target']), features, progress=progress)
+
+# %% ../nbs/03b_sounds.ipynb #0764f362
+def prepare_semireal_audio(out, # a prepared folder (mels + manifest + split files) `prepared_dataset(out, feats=None)` reads
+                           sounds_root, # a folder written by `build_sounds`
+                           classes=None, clips_per_class:int=100, seconds:float=10., seed:int=1,
+                           valid:float=0.15, test:float=0.15) -> pd.DataFrame:
+    "Spectrograms of semi-real clips without their video, for classifiers (Melception)."
+    from vgsg.audio import wav_to_mel
+    from vgsg.data import MEL_DIR
+    out, snd = Path(out), read_sounds(sounds_root, labelled=True)
+    classes = tuple(classes or usable_classes(snd))
+    cache, rows = {}, []
+    def wav(clip): return cache.setdefault(clip, sf.read(str(Path(sounds_root)/'clips'/f'{clip}.flac'), dtype='float32')[0])
+    for c in classes:
+        for i, s in enumerate(clip_splits(clips_per_class, valid, test)):
+            pool = snd[(snd['class'] == c) & (snd['split'] == s)]['clip'].tolist()
+            bgs = snd[(snd['class'] == BACKGROUND_CLASS) & (snd['split'] == s)]['clip'].tolist()
+            tc = render_semireal_clip(c, classes, [wav(p) for p in pool], [wav(b) for b in bgs], (seed, classes.index(c), i), seconds, 5., 8)
+            clip, mel = f'{c}_{i:04d}', wav_to_mel(np.pad(tc.wav, (0, max(0, int(10 * SR) - len(tc.wav)))))[0].numpy()
+            atomic_write(out/MEL_DIR/f'{clip}_mel.npy', lambda p: np.save(p, mel))
+            rows.append(dict(clip=clip, **{'class': c}, target=classes.index(c), split=s, status='ok',
+                             recordings=' '.join(pool[j] for j in tc.params['picks'])))
+    df = pd.DataFrame(rows)
+    atomic_write(out/'manifest.csv', lambda p: df.to_csv(p, index=False))
+    for s in ('train', 'valid', 'test'):
+        atomic_write(out/f'{s}.txt', lambda p: p.write_text(''.join(c + '\n' for c in df.loc[df.split == s, 'clip'])))
+    return df
 
 # %% ../nbs/03b_sounds.ipynb #b7f9045f
 def save_semireal_example(path, # the .mp4 to write (its events file goes beside it)

@@ -26,9 +26,9 @@ from .core.training import topk_accuracy
 
 # %% auto #0
 __all__ = ['PRESETS', 'VGG_TRAIN_KEYS', 'LPAPS_KEYS', 'CODEBOOK_TRAIN_KEYS', 'from_section', 'scaled_lr', 'spectrogram_dataset',
-           'train_valid', 'spec_batch', 'VGGishishTask', 'build_vggishish', 'load_classifier', 'evaluate_classifier',
-           'make_lpaps', 'mel_spectral_convergence', 'plot_reconstructions', 'CodebookTask', 'build_codebook',
-           'config_models', 'export_model', 'load_codebook', 'evaluate_codebook']
+           'train_valid', 'spec_batch', 'VGGishishTask', 'build_vggishish', 'checkpoint_config', 'load_classifier',
+           'evaluate_classifier', 'make_lpaps', 'mel_spectral_convergence', 'plot_reconstructions', 'CodebookTask',
+           'build_codebook', 'config_models', 'export_model', 'load_codebook', 'evaluate_codebook']
 
 # %% ../nbs/09a_train_codebook.ipynb #5f235cb9
 PRESETS = dict(vggsound_codebook=vggsound_codebook, vas_codebook=vas_codebook, tiny_codebook=tiny_codebook,
@@ -131,7 +131,7 @@ def build_vggishish(cfg:dict) -> tuple:
     return task, train_ds, valid_ds
 
 # %% ../nbs/09a_train_codebook.ipynb #ea8213a9
-def _model_config(folder:Path) -> dict:
+def checkpoint_config(folder:Path) -> dict:
     "The config.yaml of a model folder or of the run that wrote a checkpoint folder."
     from vgsg.core.safety import read_yaml
     for p in (folder/'config.yaml', folder.parent/'config.yaml'):
@@ -143,7 +143,7 @@ def load_classifier(path) -> tuple:
     from safetensors.torch import load_file
     folder = Path(path)
     if not (folder/'vggishish.safetensors').exists(): raise FileNotFoundError(f'{folder}: no vggishish.safetensors (not a vggishish checkpoint)')
-    cfg = from_section(VGGishishConfig, _model_config(folder).get('model'), VGG_TRAIN_KEYS)
+    cfg = from_section(VGGishishConfig, checkpoint_config(folder).get('model'), VGG_TRAIN_KEYS)
     net = load_weights(VGGishish(cfg), folder/'vggishish.safetensors').mark_trained()
     sc = load_file(str(folder/'scaling.safetensors'))
     return net, ((sc['shift'].float() + 1) / 2).flatten(), (sc['scale'].float() / 2).flatten()
@@ -331,7 +331,7 @@ def export_model(ckpt, # a checkpoint folder (e.g. runs/x/best)
     import yaml
     ckpt, out = Path(ckpt), Path(out)
     for name in modules: save_weights(load_file(str(ckpt/f'{name}.safetensors')), out/f'{name}.safetensors', half)
-    text = yaml.safe_dump(_model_config(ckpt), sort_keys=False)
+    text = yaml.safe_dump(checkpoint_config(ckpt), sort_keys=False)
     atomic_write(out/'config.yaml', lambda p: Path(p).write_text(text))
     if card: atomic_write(out/'MODEL_CARD.md', lambda p: Path(p).write_text(card))
     return out
@@ -339,10 +339,10 @@ def export_model(ckpt, # a checkpoint folder (e.g. runs/x/best)
 def load_codebook(path) -> VQModel:
     "A `VQModel` from a codebook model folder or checkpoint folder (weights + config.yaml), in eval mode."
     folder = Path(path)
-    from vgsg.pipeline import model_kind, load_model
+    from vgsg.core.models import model_kind, load_model
     if model_kind(folder) == 'codebook': return load_model(folder)   # a model folder (e.g. the bundled one)
     if not (folder/'vqmodel.safetensors').exists(): raise FileNotFoundError(f'{folder}: no vqmodel.safetensors (not a codebook checkpoint)')
-    cfg = from_section(VQGANConfig, _model_config(folder).get('model'), CODEBOOK_TRAIN_KEYS)
+    cfg = from_section(VQGANConfig, checkpoint_config(folder).get('model'), CODEBOOK_TRAIN_KEYS)
     return load_weights(VQModel(cfg), folder/'vqmodel.safetensors').eval()
 
 # %% ../nbs/09a_train_codebook.ipynb #a0e472ab

@@ -137,7 +137,7 @@ BUNDLED_MELCEPTION = 'models/melception_small'   # a model folder (vgsg.pipeline
 
 def load_bundled_melception(device='cpu') -> Melception:
     "The small Melception trained on the synthetic dataset (float32, eval mode); `.info` has classes and metrics."
-    from vgsg.pipeline import load_model
+    from vgsg.core.models import load_model
     return load_model(bundled(BUNDLED_MELCEPTION), device)
 
 # %% ../nbs/09d_train_melception.ipynb #02820cff
@@ -183,7 +183,7 @@ def bundle_melception(run_dir, # a finished `vgsg train melception` run
                       notes:str='', # anything else the model card should say (hardware, time)
                       split:str='test') -> dict:
     "Export a run's best checkpoint as an fp16 model folder (config, metrics, MODEL_CARD.md); returns the test metrics."
-    from vgsg.pipeline import save_model, load_model
+    from vgsg.core.models import save_model, load_model
     out = Path(out_dir) if out_dir is not None else data_dir()/'models'/'melception_small'
     cfg = run_config(run_dir)
     save_model(out, load_run(run_dir, 'best'), half=True)

@@ -21,7 +21,7 @@ from .vqgan import VQModel, grid_to_seq, seq_to_grid
 from .sample import sample
 from .train import TrainTask, register_task, train_config, unwrap, load_checkpoint
 from .core.dist import seed_everything, init_distributed, is_main, world_size
-from .train_codebook import load_codebook, export_model, scaled_lr, _model_config
+from .train_codebook import load_codebook, export_model, scaled_lr, checkpoint_config
 
 # %% auto #0
 __all__ = ['GPT_PRESETS', 'OPTIM_KEYS', 'BUNDLED_TRANSFORMER', 'gpt_config', 'learning_rate', 'frozen_codebook', 'codes_of',
@@ -270,21 +270,21 @@ def load_transformer(path, device='cpu') -> GPT:
     "A trained GPT (float32, eval mode) from a `transformer` checkpoint or model folder"
     from vgsg.core.io import load_weights
     folder = Path(path)
-    from vgsg.pipeline import model_kind, load_model
+    from vgsg.core.models import model_kind, load_model
     if model_kind(folder) == 'transformer': return load_model(folder, device)   # a model folder (e.g. the bundled one)
     if not (folder/'gpt.safetensors').exists(): raise FileNotFoundError(f'{folder}: no gpt.safetensors (not a transformer checkpoint)')
-    cfg = gpt_config(_model_config(folder).get('model'))
+    cfg = gpt_config(checkpoint_config(folder).get('model'))
     return load_weights(GPT(cfg), folder/'gpt.safetensors').float().to(device).eval()
 
 def codebook_of(path, device='cpu') -> VQModel:
     "The frozen codebook a transformer checkpoint or model folder was trained with (its config's `codebook.path`)"
     folder = Path(path)
-    from vgsg.pipeline import model_kind, read_model_config
+    from vgsg.core.models import model_kind, read_model_config
     if model_kind(folder) == 'transformer':   # a model set: the codebook its info names, beside it
         name = (read_model_config(folder).get('info') or {}).get('codebook')
         if not name: raise ValueError(f'{folder}/config.yaml: info.codebook does not name the codebook folder')
         return frozen_codebook(folder.parent/name, device)
-    p = Path(_model_config(folder)['codebook']['path'])
+    p = Path(checkpoint_config(folder)['codebook']['path'])
     for c in (folder/p, p, data_dir()/p):  # beside the model (a bundle's codebook/), from here (runs), in the data folder
         if (c/'vqmodel.safetensors').exists(): return frozen_codebook(c, device)
     return frozen_codebook(p, device)

@@ -181,7 +181,7 @@ def bundle_vocoder(run, # a run folder of `vgsg train vocoder`
                    notes:str='' # extra text for the model card (data, how it was trained, how to reproduce, ...)
                   )->Path:
     "Write the run's generator as an fp16 model folder, with the run's log.csv and MODEL_CARD.md."
-    from vgsg.pipeline import save_model
+    from vgsg.core.models import save_model
     run, out = Path(run), Path(out)
     step = checkpoint_step(run/ckpt)
     training = read_yaml(run/'config.yaml') if (run/'config.yaml').exists() else {}

@@ -290,6 +290,9 @@ class GPT(nn.Module):
         logits, att = self.step(x, need_attn=return_attn)
         return (logits, att) if return_attn else logits
 
+from .core.models import register_model_kind
+register_model_kind('transformer', GPTConfig, GPT)
+
 # %% ../nbs/07_transformer.ipynb #6769ec08
 def lm_loss(model:GPT, z:Tensor, # (B, n_audio) ground-truth codes, column-major order
             feats:Tensor=None, cls:Tensor=None, # the condition ('nofeats': fresh noise when feats is None)

@@ -155,6 +155,9 @@ class Generator(nn.Module):
 
     def forward(self, mel:Tensor)->Tensor: return self.model(mel)
 
+from .core.models import register_model_kind
+register_model_kind('vocoder', MelGANConfig, Generator)
+
 # %% ../nbs/08_vocoder.ipynb #8168b29c
 class ScaleDiscriminator(nn.Module):
     "One MelGAN discriminator: waveform (B, 1, L) → the output of every layer (features…, score)."

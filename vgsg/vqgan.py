@@ -350,6 +350,9 @@ class VQModel(nn.Module):
         "Weight of the decoder's last conv (for the adaptive GAN weight)."
         return self.decoder.conv_out.weight
 
+from .core.models import register_model_kind
+register_model_kind('codebook', VQGANConfig, VQModel)
+
 # %% ../nbs/04_vqgan.ipynb #c27dd61c
 def state_dict_shapes(m:nn.Module, prefix:str='')->dict:
     "`{key: shape}` of a module's state dict, keys prefixed by `prefix`."
