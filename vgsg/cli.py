@@ -9,9 +9,70 @@ from pathlib import Path
 import vgsg
 
 # %% auto #0
-__all__ = ['COMMANDS', 'TRAINING_MODULES', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'command', 'mel_cmd', 'demo_video',
+__all__ = ['COMMANDS', 'GENERATE_OPTIONS', 'TRAINING_MODULES', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'library_file',
+           'module_constants', 'signature_options', 'add_signature_options', 'command', 'mel_cmd', 'demo_video',
            'demo_cmd', 'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd',
            'evaluate_cmd', 'parser', 'main']
+
+# %% ../nbs/14_cli.ipynb #9d55d6d1
+def library_file(module:str) -> Path:
+    "The source file of a vgsg module, found without importing the package."
+    import importlib.util
+    return Path(importlib.util.find_spec('vgsg').origin).parent/f'{module}.py'
+
+def _literal(node, consts:dict):
+    "The value of a default: a literal, a module constant, or None when it is neither."
+    import ast
+    try: return ast.literal_eval(node)
+    except ValueError: return consts.get(node.id) if isinstance(node, ast.Name) else None
+
+def module_constants(source:str) -> dict:
+    "NAME = literal assignments at the top of a module's source."
+    import ast
+    out = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try: out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError: pass
+    return out
+
+def _constants(source:str) -> dict:
+    "Constants of a vgsg module and of the vgsg modules it imports names from."
+    import re
+    out = {}
+    for mod in re.findall(r'^from (?:vgsg|)\.(\w+) import', source, re.M):
+        p = library_file(mod)
+        if p.exists(): out.update(module_constants(p.read_text()))
+    return {**out, **module_constants(source)}
+
+def signature_options(module:str, # a vgsg module, e.g. 'pipeline'
+                      qualname:str # a function or method in it, e.g. 'Pipeline.generate'
+                     ) -> dict:
+    "{parameter: dict(type, default, help)} of a function, read from the library's source (nothing is imported)."
+    import ast, io, tokenize
+    source = library_file(module).read_text()
+    node, consts = ast.parse(source), _constants(source)
+    for part in qualname.split('.'):
+        node = next(n for n in ast.walk(node) if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == part)
+    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
+    args, defaults = node.args.args, node.args.defaults
+    out = {}
+    for a, d in zip(args[len(args) - len(defaults):], defaults):
+        ann = ast.unparse(a.annotation) if a.annotation else ''
+        typ = next((t for t in (bool, int, float, str) if t.__name__ in [s.strip() for s in ann.split('|')]), str)
+        out[a.arg] = dict(type=typ, default=_literal(d, consts), help=comments.get(a.lineno, ''))
+    return out
+
+def add_signature_options(p, # an argparse parser
+                          module:str, qualname:str, # the function, as `signature_options` takes it
+                          names:dict # {parameter: option name}, e.g. {'n_samples': 'samples', 'top_k': 'top-x'}
+                         ):
+    "Add `--<option>` for each named parameter, with the function's type, default and docment."
+    opts = signature_options(module, qualname)
+    for param, name in names.items():
+        o = opts[param]
+        p.add_argument(f'--{name}', type=o['type'], default=o['default'], metavar=name.split('-')[-1].upper(),
+                       help=f"{o['help']} (default: {o['default']})" if o['help'] else None)
 
 # %% ../nbs/14_cli.ipynb #366e3837
 COMMANDS = {}
@@ -105,15 +166,12 @@ def _tell_demo(gen, video):
           + f" (mean offset {np.nanmean([a['onset_offset_s'] for a in agree]):.2f} s)")
 
 # %% ../nbs/14_cli.ipynb #116f2ee8
+GENERATE_OPTIONS = dict(n_samples='samples', top_k='top-x', temperature='temperature', seed='seed', seconds='seconds', start='start')
+
 def _add_generate_args(p):
     p.add_argument('videos', nargs='+', help='video files')
     p.add_argument('-o', '--out', default='out/generate', help='output folder')
-    p.add_argument('--samples', type=int, default=1, help='samples per video (K)')
-    p.add_argument('--top-x', type=int, default=None, help='sample among the X most likely codes (1 … |Z|; default |Z|)')
-    p.add_argument('--temperature', type=float, default=1.0)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--seconds', type=float, default=10.0, help='length of the sound; more than 10 s slides the window')
-    p.add_argument('--start', type=float, default=0.0, help='start time in each video (s)')
+    add_signature_options(p, 'pipeline', 'Pipeline.generate', GENERATE_OPTIONS)   # what Pipeline.generate says, nothing restated
     p.add_argument('--models', help='model-set folder (default: the bundled model set)')
     p.add_argument('--transformer', help="which transformer folder of the set (default: the set's own default; the bundled "
                    "set: transformer_aligned_small, time-aligned; transformer_small is the paper's 5-feature model)")

@@ -190,9 +190,12 @@ class Pipeline:
         return [[(names[i], float(v)) for v, i in zip(vs, ix)] for vs, ix in zip(vals, idx)]
 
     def generate(self, video, # a video file
-                 n_samples:int=1, top_k:int|None=None, temperature:float=1.0, seed:int=0,
-                 seconds:float=SECONDS, # audio length; more than 10 s slides the transformer's window
-                 start:float=0., # where to start in the video
+                 n_samples:int=1, # sound tracks to draw for the video (K); sample k is the same whatever K is
+                 top_k:int|None=None, # sample among the X most likely codes (1 … |Z|; None: all |Z|)
+                 temperature:float=1.0, # divides the logits before sampling (> 0)
+                 seed:int=0, # the seed of the draws
+                 seconds:float=SECONDS, # audio length (s); more than 10 s slides the transformer's window
+                 start:float=0., # where to start in the video (s)
                  cls:int|None=None, # class index for class-conditioned transformers
                  return_attn:bool=False) -> Generation:
         "Sample `n_samples` sound tracks for `video`."
