@@ -38,6 +38,9 @@ RUNS = {
     'torchrun --nproc_per_node 2 $(which vgsg) train transformer -c configs/transformer_small.yaml':
         'torchrun --nproc_per_node 2 vgsg train transformer -c configs/transformer_small.yaml -o runs/transformer_ddp --set '
         + ' '.join(TINY_TRAIN),
+    'vgsg sounds build data/sounds': 'offline:fetches Debian packages (apt-get download); its refusals are tested in test_sounds_cli.py',
+    'vgsg sounds pack data/sounds runs/sounds_packed': 'test:test_sounds_cli.py::test_pack_and_av',
+    'vgsg sounds av data/sounds runs/semireal_videos --prepare runs/semireal': 'test:test_sounds_cli.py::test_pack_and_av',
     'vgsg evaluate --models runs/transformer_small/best --data runs/toy -o runs/eval/transformer_small':
         'test:test_evaluate_cli.py::test_generate_then_score',   # the scratch folder's tiny toy split is too small for ISc's 10 splits
     'vgsg evaluate runs/eval/transformer_small --data runs/toy --metrics fid,mkl': 'test:test_evaluate_cli.py::test_score_a_samples_folder',

@@ -174,7 +174,7 @@ def _add_generate_args(p):
     add_signature_options(p, 'pipeline', 'Pipeline.generate', GENERATE_OPTIONS)   # what Pipeline.generate says, nothing restated
     p.add_argument('--models', help='model-set folder (default: the bundled model set)')
     p.add_argument('--transformer', help="which transformer folder of the set (default: the set's own default; the bundled "
-                   "set: transformer_aligned_small, time-aligned; transformer_small is the paper's 5-feature model)")
+                   "set: transformer_sounds (real sounds, time-aligned); transformer_aligned_small and transformer_small were trained on the synthetic set)")
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--vocoder', default='auto', choices=['auto', 'melgan', 'griffin-lim'],
                    help="auto: the set's MelGAN unless it is marked not recommended, else Griffin-Lim")
