@@ -27,7 +27,9 @@ MODEL_KINDS = {}   # kind → (config class, model class), filled by the model m
 
 def register_model_kind(kind:str, cfg_cls, model_cls):
     "Called by a model module: folders of `kind` hold a `model_cls(cfg_cls(**config))`."
-    MODEL_KINDS[kind] = (cfg_cls, model_cls)
+    old = MODEL_KINDS.get(kind)
+    library = lambda cls: cls.__module__.startswith('vgsg.')
+    if old is None or library(model_cls) or not library(old[1]): MODEL_KINDS[kind] = (cfg_cls, model_cls)   # a notebook's copy never replaces the library's class
     return model_cls
 
 def model_classes(kind:str) -> tuple:
@@ -43,7 +45,7 @@ def known_kind(kind) -> bool: return isinstance(kind, str) and (kind in MODEL_KI
 def kind_of(model:nn.Module) -> str:
     "The model-folder kind of a model instance."
     for kind, (_, cls) in MODEL_KINDS.items():
-        if isinstance(model, cls): return kind
+        if isinstance(model, cls) or type(model).__qualname__ == cls.__qualname__: return kind   # by name too: a notebook's own copy of the class
     raise ValueError(f'{type(model).__name__} is not a kind of model vgsg saves ({", ".join(MODEL_KINDS)})')
 
 def _plain(cfg) -> dict:
