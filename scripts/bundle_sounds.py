@@ -63,7 +63,7 @@ def bundle_codebook(ckpt, codec_csv, notes):
         '# General-sound codebook `codebook_sounds`', '',
         'The default codebook of `vgsg codec` and of the real-sounds model set: 80 x 848 log-mel spectrograms (22.05 kHz)',
         f'<-> a 5 x 53 grid of codes. {count_params(vq):,} parameters (fp16 here), {vq.cfg.n_embed} codes of {vq.cfg.embed_dim} dimensions',
-        f'(7 bits a code: 185.5 bits per second of audio before the header). The layout of `codebook_small`, fine-tuned from it',
+        f'(7 bits a code: 265 codes per 9.85 s, about 188 bits per second before the header). The layout of `codebook_small`, fine-tuned from it',
         f'for {steps} steps on real recordings (L1 + codebook loss + LPAPS on the bundled VGGish-ish + patch GAN from step',
         f"{cfg['loss'].get('disc_start')}; dead-code restarts). Load: `vgsg.pipeline.load_model(folder)`.", '',
         '## Held-out windows', '',
