@@ -71,7 +71,7 @@ def add_signature_options(p, # an argparse parser
     opts = signature_options(module, qualname)
     for param, name in names.items():
         o = opts[param]
-        p.add_argument(f'--{name}', type=o['type'], default=o['default'], metavar=name.split('-')[-1].upper(),
+        p.add_argument(f'--{name}', type=o['type'], default=o['default'], metavar=name.replace('-', '_').upper(),
                        help=f"{o['help']} (default: {o['default']})" if o['help'] else None)
 
 # %% ../nbs/14_cli.ipynb #366e3837
@@ -315,8 +315,7 @@ def _add_sounds_args(p):
     p.add_argument('out', nargs='?', help='pack / av: the output folder')
     p.add_argument('--packages', nargs='+', metavar='PKG', help='build: Debian packages to take sounds from (default: vgsg.sounds.SOURCES)')
     p.add_argument('--cache', default='data/debian', help='build: where .deb files are downloaded and unpacked')
-    p.add_argument('--clips-per-class', type=int, default=40, help='av: clips of 10 s per class')
-    p.add_argument('--seed', type=int, default=0)
+    add_signature_options(p, 'sounds', 'make_semireal_dataset', dict(clips_per_class='clips-per-class', seed='seed', size='size'))   # av
     p.add_argument('--prepare', metavar='DIR', help='av: also prepare it for training into DIR (spectrograms + pixel features)')
 
 @command('sounds', 'real recorded sounds from Debian packages: build the labelled set, pack it for the codebook, or render the semi-real AV set')
@@ -333,7 +332,7 @@ def sounds_cmd(args):
         df = prepare_packed(args.sounds, args.out, seed=args.seed)
         print(f'packed into {len(df)} windows of 10 s in {args.out}: ' + ', '.join(f'{k} {v}' for k, v in df['split'].value_counts().items()))
     else:
-        df = make_semireal_dataset(args.out, args.sounds, clips_per_class=args.clips_per_class, seed=args.seed)
+        df = make_semireal_dataset(args.out, args.sounds, clips_per_class=args.clips_per_class, seed=args.seed, size=args.size)
         print(f'wrote {len(df)} semi-real clips ({df["class"].nunique()} classes) to {args.out}')
         if args.prepare:
             prepare_semireal(args.out, args.prepare)

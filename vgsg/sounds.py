@@ -299,7 +299,11 @@ def clip_splits(n:int, valid:float, test:float) -> list:
 def make_semireal_dataset(root, # output folder: video/*.mp4, clips.csv, split files
                           sounds_root, # a folder written by `build_sounds`
                           classes=None, # default: every class with recordings in all three splits
-                          clips_per_class:int=40, seconds:float=10., fps:float=25., size:int=32, seed:int=0,
+                          clips_per_class:int=40, # clips of each class (the first ones test, then valid, then train)
+                          seconds:float=10., # length of each clip
+                          fps:float=25., # frame rate of the rendered video
+                          size:int=32, # frame side in pixels
+                          seed:int=0, # the seed of every random choice (clip i of class c draws from (seed, c, i))
                           valid:float=0.15, test:float=0.15, progress:bool=True) -> pd.DataFrame:
     "Render the semi-real audio-visual set; a clip uses only recordings of its own split (none is in two splits)."
     from tqdm.auto import tqdm
