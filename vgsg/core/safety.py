@@ -71,7 +71,9 @@ def read_pickle(path, # a pickle file, e.g. an original feature file `<clip>.pkl
     "Unpickle `path` admitting only numpy arrays, numbers and containers of them; anything else is refused, unrun."
     path = existing_file(path)
     try:
-        with open(path, 'rb') as f: return pickle.load(f) if trust else _ArrayUnpickler(f, path).load()
+        with open(path, 'rb') as f:
+            if not trust: return _ArrayUnpickler(f, path).load()
+            return pickle.Unpickler(f).load()   # trust=True / --trust only: the user vouches that the file is safe to run
     except UntrustedFileError: raise
     except Exception as e: raise ValueError(f'{one_line(path)}: not a readable pickle ({_why(e)})') from None
 
