@@ -26,9 +26,9 @@ from results_md import write_section, md_table
 def mel(wav:np.ndarray) -> torch.Tensor: return wav_to_mel(np.asarray(wav, np.float32), trim=False)[0]
 
 
-def scores(wav:np.ndarray, back:np.ndarray) -> dict:
-    "Mel L1 and spectral convergence of a decoded waveform against the original."
-    a, b = mel(wav), mel(back[:len(wav)] if len(back) >= len(wav) else np.pad(back, (0, len(wav) - len(back))))
+def scores(a:torch.Tensor, back:np.ndarray, n:int) -> dict:
+    "Mel L1 and spectral convergence of a decoded waveform, cut or padded to the original's `n` samples, against the original's mel `a`."
+    b = mel(back[:n] if len(back) >= n else np.pad(back, (0, n - len(back))))
     ma, mb = mel_to_magnitude(a), mel_to_magnitude(b)
     return dict(l1=(a - b).abs().mean().item(), sc=(torch.linalg.norm(ma - mb) / torch.linalg.norm(ma)).item())
 
@@ -90,10 +90,11 @@ def main():
             outs[name] = (decode(data, vq, vocode)[:len(wav)], len(data))
         y, nb = opus(wav, a.opus_kbps)
         outs[f'opus {a.opus_kbps:g} kbps'] = (y, nb)
-        outs['Griffin-Lim only'] = (griffin_lim(mel(wav), a.gl_iter)[:len(wav)], None)
+        ref = mel(wav)                                       # the original's mel, once per clip
+        outs['Griffin-Lim only'] = (griffin_lim(ref, a.gl_iter)[:len(wav)], None)
         for name, (back, nbytes) in outs.items():
             rows.append(dict(clip=r['clip'], seconds=len(wav) / SR, coder=name, kbps=nbytes * 8 / (len(wav) / SR) / 1000 if nbytes else np.nan,
-                             **scores(wav, back)))
+                             **scores(ref, back, len(wav))))
             if mcp is not None: logits.setdefault(name, []).append(pad10(back))
         if mcp is not None: logits.setdefault('original', []).append(pad10(wav))
         print(rows[-1]['clip'], ' '.join(f"{x['coder']}: {x['l1']:.4f}" for x in rows[-len(outs):]), flush=True)

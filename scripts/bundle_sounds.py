@@ -49,10 +49,16 @@ def sources_section() -> list:
             sources_table(), '', 'Recordings per class and split:', '', classes_table(), '']
 
 
+def config_section(cfg:dict, keys:tuple) -> list:
+    "Card lines quoting the run's config sections `keys`."
+    return ['## Training config', '', '```yaml', yaml.safe_dump({k: cfg[k] for k in keys if k in cfg}, sort_keys=False).strip(), '```', '']
+
+
 def bundle_codebook(ckpt, codec_csv, notes):
     ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
     vq, steps = load_codebook(ckpt), checkpoint_step(ckpt)
-    test = evaluate_codebook(vq, spectrogram_dataset(cfg['data'], 'test'))
+    test_ds = spectrogram_dataset(cfg['data'], 'test')
+    test = evaluate_codebook(vq, test_ds)
     codec = pd.read_csv(codec_csv) if codec_csv else None
     info = dict(default=True, steps=steps, init_from='codebook_small',
                 data='real recordings from Debian packages packed into 10-s windows (vgsg sounds pack)',
@@ -67,14 +73,13 @@ def bundle_codebook(ckpt, codec_csv, notes):
         f'for {steps} steps on real recordings (L1 + codebook loss + LPAPS on the bundled VGGish-ish + patch GAN from step',
         f"{cfg['loss'].get('disc_start')}; dead-code restarts). Load: `vgsg.pipeline.load_model(folder)`.", '',
         '## Held-out windows', '',
-        f"On the {len(spectrogram_dataset(cfg['data'], 'test'))} packed 10-s test windows (recordings never seen in training):",
+        f"On the {len(test_ds)} packed 10-s test windows (recordings never seen in training):",
         f"l1 {test['l1']:.4f} (on the [-1, 1] scale), spectral convergence {test['spectral_convergence']:.3f}, "
         f"{test['codes_used']:.0f} of {vq.cfg.n_embed} codes used, perplexity {test['perplexity']:.1f}.", '',
         '## As a codec, beside Opus (`benchmarks/codec.py`)', '',
         'Held-out recordings one by one; mel L1 on the [0, 1] log-mel of the decoded waveform (Griffin-Lim 32 iterations', 'for the codebooks):', '',
         markdown_table(codec.set_index('coder')) if codec is not None else '(not measured)', '', notes.strip(), '',
-        *sources_section(),
-        '## Training config', '', '```yaml', yaml.safe_dump({k: cfg[k] for k in ('model', 'loss', 'data', 'train') if k in cfg}, sort_keys=False).strip(), '```', ''])
+        *sources_section(), *config_section(cfg, ('model', 'loss', 'data', 'train'))])
     return save_model(MODELS/'codebook_sounds', vq, info, card, half=True)
 
 
@@ -104,8 +109,7 @@ def bundle_transformer(ckpt, eval_csv, notes):
         f'validation loss at step {steps} (early stopping).', '',
         '## Test split (78 clips whose recordings no training clip uses)', '',
         markdown_table(ev.set_index(ev.columns[0])) if ev is not None else '(not measured)', '', notes.strip(), '',
-        *sources_section(),
-        '## Training config', '', '```yaml', yaml.safe_dump({k: cfg[k] for k in ('model', 'codebook', 'data', 'train') if k in cfg}, sort_keys=False).strip(), '```', ''])
+        *sources_section(), *config_section(cfg, ('model', 'codebook', 'data', 'train'))])
     return save_model(MODELS/'transformer_sounds', gpt, info, card, half=True)
 
 

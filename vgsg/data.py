@@ -27,11 +27,12 @@ __all__ = ['MEL_DIR', 'FEATURE_SETS', 'VAS_CLASSES', 'VIDEO_EXTS', 'DONE_FILE', 
            'vas_items', 'vas_dataset', 'read_vggsound_labels', 'vggsound_clip_key', 'vggsound_items',
            'vggsound_dataset', 'write_fake_clip', 'find_videos', 'clip_name', 'assign_splits', 'DamagedVideoError',
            'declared_seconds', 'check_decoded', 'bad_name', 'file_identity', 'extractor_id', 'settings_hash',
-           'read_done', 'write_done', 'append_done', 'default_features', 'clip_outputs', 'prepare', 'read_manifest',
-           'prepared_feature', 'prepared_items', 'prepared_dataset', 'Canvas', 'hsv', 'place', 'thump', 'ring', 'chirp',
-           'burst', 'tone_track', 'event_times', 'nearest', 'since', 'strike_height', 'ToyClip', 'render_toy_clip',
-           'onset_error', 'make_toy_dataset', 'toy_events', 'show_toy_clip', 'prepare_toy', 'toy_ready', 'toy_args',
-           'ensure_toy', 'make_full_toy', 'save_toy_example', 'write_example_events', 'read_example_events']
+           'read_done', 'write_done', 'append_done', 'default_features', 'clip_outputs', 'prepare', 'write_split_files',
+           'write_manifest', 'read_manifest', 'prepared_feature', 'prepared_items', 'prepared_dataset', 'Canvas', 'hsv',
+           'place', 'thump', 'ring', 'chirp', 'burst', 'tone_track', 'event_times', 'nearest', 'since', 'strike_height',
+           'ToyClip', 'render_toy_clip', 'onset_error', 'make_toy_dataset', 'toy_events', 'show_toy_clip',
+           'prepare_toy', 'toy_ready', 'toy_args', 'ensure_toy', 'make_full_toy', 'save_toy_example',
+           'write_example_events', 'read_example_events']
 
 # %% ../nbs/03_data.ipynb #36b77025
 MEL_DIR = 'melspec_10s_22050hz'
@@ -368,15 +369,18 @@ def prepare(videos,                 # folder of videos (searched recursively) or
     df['error'] = [failed.get(v, '') for v in df['video']]
     df['split'] = assign_splits(df, valid, test, seed, mask=df['status'] == 'ok').where(df['status'] == 'ok', '')
     write_done(out, {c: r for c, r in done.items() if c not in set(df.loc[df['status'] != 'ok', 'clip'])})
-    _write_manifest(out, df)
+    write_manifest(out, df)
     return df
 
-def _write_manifest(out, df):
-    "Write manifest.csv and the split files of the clips that were prepared."
-    atomic_write(out/'manifest.csv', lambda p: df.to_csv(p, index=False))
-    ok = df[df['status'] == 'ok']
+def write_split_files(root, df:pd.DataFrame):
+    "Write `train.txt`, `valid.txt` and `test.txt` in `root`: the clips of `df` (columns clip, split) in each split."
     for s in ('train', 'valid', 'test'):
-        atomic_write(out/f'{s}.txt', lambda p: p.write_text(''.join(c + '\n' for c in ok.loc[ok['split'] == s, 'clip'])))
+        atomic_write(Path(root)/f'{s}.txt', lambda p: p.write_text(''.join(c + '\n' for c in df.loc[df['split'] == s, 'clip'])))
+
+def write_manifest(out, df:pd.DataFrame):
+    "Write a prepared folder's manifest.csv, and the split files of its clips whose status is ok."
+    atomic_write(Path(out)/'manifest.csv', lambda p: df.to_csv(p, index=False))
+    write_split_files(out, df[df['status'] == 'ok'])
 
 # %% ../nbs/03_data.ipynb #a3d693c9
 def read_manifest(root) -> pd.DataFrame:
@@ -687,8 +691,7 @@ def make_toy_dataset(root,                         # output folder
     df = pd.DataFrame(rows).assign(split=np.nan)
     df['split'] = assign_splits(df, valid, test, seed)
     atomic_write(root/'toy.csv', lambda p: df.to_csv(p, index=False))
-    for s in ('train', 'valid', 'test'):
-        atomic_write(root/f'{s}.txt', lambda p: p.write_text(''.join(c + '\n' for c in df.loc[df.split == s, 'clip'])))
+    write_split_files(root, df)
     return df
 
 def toy_events(df:pd.DataFrame, clip:str) -> np.ndarray:

@@ -4,16 +4,13 @@
 
 # %% ../nbs/10_pipeline.ipynb #f0b76f56
 from __future__ import annotations
-import difflib, time, warnings
-from dataclasses import dataclass, asdict, field, fields
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import yaml
-from safetensors import safe_open
-from safetensors.torch import save_file, load_file
-from .core.safety import read_yaml
 from .audio import SR, HOP, SECONDS, save_wav, show_spec
 from .core.io import atomic_write, save_figure, data_dir
 from .vqgan import VQGANConfig, VQModel, seq_to_grid

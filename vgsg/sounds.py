@@ -6,9 +6,9 @@
 __all__ = ['HELD_OUT', 'SOURCES', 'AUDIO_EXTS', 'ARCHIVE_EXTS', 'CLASS_RULES', 'SHAPES', 'BACKGROUND_CLASS', 'check_source',
            'fetch_package', 'guess_licence', 'dep5_paragraphs', 'licence_of', 'list_sounds', 'sound_bytes',
            'read_sound', 'trim_clip', 'sound_class', 'recording_split', 'package_rows', 'build_sounds', 'read_sounds',
-           'pack_recordings', 'prepare_packed', 'draw_motif', 'motif_of', 'fit_level', 'event_sound', 'background',
-           'render_semireal_clip', 'usable_classes', 'clip_splits', 'make_semireal_dataset', 'prepare_semireal',
-           'prepare_semireal_audio', 'save_semireal_example']
+           'read_clip', 'pack_recordings', 'prepare_packed', 'draw_motif', 'motif_of', 'fit_level', 'event_sound',
+           'background', 'render_semireal_clip', 'usable_classes', 'clip_splits', 'semireal_clips',
+           'make_semireal_dataset', 'prepare_semireal', 'prepare_semireal_audio', 'save_semireal_example']
 
 # %% ../nbs/03b_sounds.ipynb #d5a88910
 import fnmatch, hashlib, io, re, shutil, subprocess, zipfile
@@ -185,6 +185,10 @@ def read_sounds(root, split:str|None=None, labelled:bool=False) -> pd.DataFrame:
     if labelled: df = df[df['class'] != '']
     return df.reset_index(drop=True)
 
+def read_clip(root, clip:str) -> np.ndarray:
+    "The float32 waveform of one kept clip of a sounds folder."
+    return sf.read(str(Path(root)/'clips'/f'{clip}.flac'), dtype='float32')[0]
+
 # %% ../nbs/03b_sounds.ipynb #a4791edb
 def pack_recordings(wavs:list, seconds:float=10., gap:float=0.25, sr:int=SR) -> list:
     "Recordings laid end to end with `gap` s of silence between them, cut into windows of `seconds` (the last padded)."
@@ -198,22 +202,20 @@ def prepare_packed(sounds_root, # a folder written by `build_sounds`
                    seconds:float=10., gap:float=0.25, max_per_class:int=300, seed:int=0) -> pd.DataFrame:
     "Every kept recording (labelled or not; at most `max_per_class` per class and split) packed into 10-s windows, as mels."
     from vgsg.audio import wav_to_mel
-    from vgsg.data import MEL_DIR
+    from vgsg.data import MEL_DIR, write_manifest
     snd, rng, out, rows = read_sounds(sounds_root), np.random.default_rng(seed), Path(out), []
     for s in ('train', 'valid', 'test'):
         part = snd[snd['split'] == s]
         part = part.groupby('class', group_keys=False).apply(lambda g: g.sample(min(len(g), max_per_class), random_state=seed))
         order = rng.permutation(part['clip'].tolist())
-        wavs = [sf.read(str(Path(sounds_root)/'clips'/f'{c}.flac'), dtype='float32')[0] for c in order]
+        wavs = [read_clip(sounds_root, c) for c in order]
         for i, w in enumerate(pack_recordings(wavs, seconds, gap)):
             clip = f'{s}_{i:05d}'
             mel = wav_to_mel(w)[0].numpy()
             atomic_write(out/MEL_DIR/f'{clip}_mel.npy', lambda p: np.save(p, mel))
             rows.append(dict(clip=clip, **{'class': 'mixed'}, target=0, split=s, status='ok'))
     df = pd.DataFrame(rows)
-    atomic_write(out/'manifest.csv', lambda p: df.to_csv(p, index=False))
-    for s in ('train', 'valid', 'test'):
-        atomic_write(out/f'{s}.txt', lambda p: p.write_text(''.join(c + '\n' for c in df.loc[df.split == s, 'clip'])))
+    write_manifest(out, df)
     return df
 
 # %% ../nbs/03b_sounds.ipynb #f53bddd2
@@ -296,6 +298,25 @@ def clip_splits(n:int, valid:float, test:float) -> list:
     n_test, n_valid = int(round(n * test)), int(round(n * valid))
     return ['test'] * n_test + ['valid'] * n_valid + ['train'] * (n - n_test - n_valid)
 
+def semireal_clips(sounds_root, # a folder written by `build_sounds`
+                   classes=None, # default: every class with recordings in all three splits
+                   clips_per_class:int=40, seconds:float=10., fps:float=25., size:int=32, seed:int=0,
+                   valid:float=0.15, test:float=0.15):
+    "Yield (row, ToyClip) for each clip of a semi-real set, in order: row = clip, class, target, split, seed, recordings used."
+    snd = read_sounds(sounds_root, labelled=True)
+    classes, cache = tuple(classes or usable_classes(snd)), {}
+    def recordings(cls, split):
+        names = snd.loc[(snd['class'] == cls) & (snd['split'] == split), 'clip'].tolist()
+        for n in names:
+            if n not in cache: cache[n] = read_clip(sounds_root, n)       # each file is read once
+        return names, [cache[n] for n in names]
+    for t, c in enumerate(classes):
+        for i, s in enumerate(clip_splits(clips_per_class, valid, test)):
+            names, pool = recordings(c, s)
+            tc = render_semireal_clip(c, classes, pool, recordings(BACKGROUND_CLASS, s)[1], (seed, t, i), seconds, fps, size)
+            yield dict(clip=f'{c}_{i:04d}', **{'class': c}, target=t, split=s, seed=f'{seed} {t} {i}',
+                       recordings=' '.join(names[j] for j in tc.params['picks'])), tc
+
 def make_semireal_dataset(root, # output folder: video/*.mp4, clips.csv, split files
                           sounds_root, # a folder written by `build_sounds`
                           classes=None, # default: every class with recordings in all three splits
@@ -308,25 +329,17 @@ def make_semireal_dataset(root, # output folder: video/*.mp4, clips.csv, split f
     "Render the semi-real audio-visual set; a clip uses only recordings of its own split (none is in two splits)."
     from tqdm.auto import tqdm
     from vgsg.video import write_video
-    root, snd = Path(root), read_sounds(sounds_root, labelled=True)
-    classes = tuple(classes or usable_classes(snd))
-    cache = {}
-    def wav(clip): return cache.setdefault(clip, sf.read(str(Path(sounds_root)/'clips'/f'{clip}.flac'), dtype='float32')[0])
-    jobs = [(c, i, s) for c in classes for i, s in enumerate(clip_splits(clips_per_class, valid, test))]
-    rows = []
-    for c, i, s in tqdm(jobs, desc='semi-real', disable=not progress, leave=False):
-        pool = snd[(snd['class'] == c) & (snd['split'] == s)]['clip'].tolist()
-        bgs = snd[(snd['class'] == BACKGROUND_CLASS) & (snd['split'] == s)]['clip'].tolist()
-        tc = render_semireal_clip(c, classes, [wav(p) for p in pool], [wav(b) for b in bgs], (seed, classes.index(c), i), seconds, fps, size)
-        clip = f'{c}_{i:04d}'
-        if not (root/'video'/f'{clip}.mp4').exists(): write_video(root/'video'/f'{clip}.mp4', tc.frames, fps, tc.wav, SR)
-        rows.append(dict(clip=clip, video=f'video/{clip}.mp4', **{'class': c}, target=classes.index(c), split=s,
-                         events=' '.join(f'{e:.4f}' for e in tc.events), n_events=len(tc.events), seconds=seconds, fps=fps, size=size,
-                         seed=f'{seed} {classes.index(c)} {i}', recordings=' '.join(pool[j] for j in tc.params['picks'])))
+    from vgsg.data import write_split_files
+    root, rows = Path(root), []
+    clips = semireal_clips(sounds_root, classes, clips_per_class, seconds, fps, size, seed, valid, test)
+    for row, tc in tqdm(clips, desc='semi-real', disable=not progress, leave=False):
+        video = root/'video'/f"{row['clip']}.mp4"
+        if not video.exists(): write_video(video, tc.frames, fps, tc.wav, SR)
+        rows.append({'clip': row['clip'], 'video': f"video/{row['clip']}.mp4", **row, 'events': ' '.join(f'{e:.4f}' for e in tc.events),
+                     'n_events': len(tc.events), 'seconds': seconds, 'fps': fps, 'size': size})
     df = pd.DataFrame(rows)
     atomic_write(root/'clips.csv', lambda p: df.to_csv(p, index=False))
-    for s in ('train', 'valid', 'test'):
-        atomic_write(root/f'{s}.txt', lambda p: p.write_text(''.join(c + '\n' for c in df.loc[df.split == s, 'clip'])))
+    write_split_files(root, df)
     return df
 
 # %% ../nbs/03b_sounds.ipynb #fe77843e
@@ -343,24 +356,14 @@ def prepare_semireal_audio(out, # a prepared folder (mels + manifest + split fil
                            valid:float=0.15, test:float=0.15) -> pd.DataFrame:
     "Spectrograms of semi-real clips without their video, for classifiers (Melception)."
     from vgsg.audio import wav_to_mel
-    from vgsg.data import MEL_DIR
-    out, snd = Path(out), read_sounds(sounds_root, labelled=True)
-    classes = tuple(classes or usable_classes(snd))
-    cache, rows = {}, []
-    def wav(clip): return cache.setdefault(clip, sf.read(str(Path(sounds_root)/'clips'/f'{clip}.flac'), dtype='float32')[0])
-    for c in classes:
-        for i, s in enumerate(clip_splits(clips_per_class, valid, test)):
-            pool = snd[(snd['class'] == c) & (snd['split'] == s)]['clip'].tolist()
-            bgs = snd[(snd['class'] == BACKGROUND_CLASS) & (snd['split'] == s)]['clip'].tolist()
-            tc = render_semireal_clip(c, classes, [wav(p) for p in pool], [wav(b) for b in bgs], (seed, classes.index(c), i), seconds, 5., 8)
-            clip, mel = f'{c}_{i:04d}', wav_to_mel(np.pad(tc.wav, (0, max(0, int(10 * SR) - len(tc.wav)))))[0].numpy()
-            atomic_write(out/MEL_DIR/f'{clip}_mel.npy', lambda p: np.save(p, mel))
-            rows.append(dict(clip=clip, **{'class': c}, target=classes.index(c), split=s, status='ok',
-                             recordings=' '.join(pool[j] for j in tc.params['picks'])))
+    from vgsg.data import MEL_DIR, write_manifest
+    out, rows = Path(out), []
+    for row, tc in semireal_clips(sounds_root, classes, clips_per_class, seconds, 5., 8, seed, valid, test):   # frames: 8 px, unused
+        mel = wav_to_mel(np.pad(tc.wav, (0, max(0, int(10 * SR) - len(tc.wav)))))[0].numpy()
+        atomic_write(out/MEL_DIR/f"{row['clip']}_mel.npy", lambda p: np.save(p, mel))
+        rows.append(dict(row, status='ok'))
     df = pd.DataFrame(rows)
-    atomic_write(out/'manifest.csv', lambda p: df.to_csv(p, index=False))
-    for s in ('train', 'valid', 'test'):
-        atomic_write(out/f'{s}.txt', lambda p: p.write_text(''.join(c + '\n' for c in df.loc[df.split == s, 'clip'])))
+    write_manifest(out, df)
     return df
 
 # %% ../nbs/03b_sounds.ipynb #b7f9045f
@@ -372,8 +375,7 @@ def save_semireal_example(path, # the .mp4 to write (its events file goes beside
     from vgsg.video import write_video
     snd = read_sounds(sounds_root, labelled=True)
     classes, test = usable_classes(snd), snd[snd['split'] == 'test']
-    wav = lambda c: sf.read(str(Path(sounds_root)/'clips'/f'{c}.flac'), dtype='float32')[0]
-    tc = render_semireal_clip(cls, classes, [wav(c) for c in test.loc[test['class'] == cls, 'clip']],
-                              [wav(c) for c in test.loc[test['class'] == BACKGROUND_CLASS, 'clip']], seed, seconds, 25., size)
+    wavs = lambda c: [read_clip(sounds_root, n) for n in test.loc[test['class'] == c, 'clip']]
+    tc = render_semireal_clip(cls, classes, wavs(cls), wavs(BACKGROUND_CLASS), seed, seconds, 25., size)
     write_example_events(path, tc)
     return write_video(path, tc.frames, 25., tc.wav, SR)
