@@ -79,13 +79,14 @@ def evaluate(args) -> 'pd.DataFrame':
     "Evaluate the trained variants on the valid and test splits; write ablation.csv and ablation.png."
     import pandas as pd
     from vgsg.core.io import atomic_write, save_figure
-    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset
+    from vgsg.train_codebook import evaluate_codebook, spectrogram_dataset
+    from vgsg.core.models import load_model
     rows, models = [], {}
     for v in args.variants:
         cfg = variant_config(args, v)
         ckpt = Path(cfg['train']['out_dir'])/'last'
         step = torch.load(ckpt/'trainer.pt', weights_only=True)['step']
-        models[v] = m = load_codebook(ckpt)
+        models[v] = m = load_model(ckpt)
         for split in ('valid', 'test'):
             r = evaluate_codebook(m, spectrogram_dataset(cfg['data'], split))
             rows.append(dict(variant=LABELS[v], split=split, steps=step, **{k: round(x, 4) if isinstance(x, float) else x for k, x in r.items()}))
@@ -116,15 +117,16 @@ def report(args):
     "Test-split L1 / spectral convergence / code usage and Melception FID / MKL of the codebooks in --ckpt."
     import pandas as pd
     from vgsg.core.io import atomic_write, save_figure
-    from vgsg.train_codebook import load_codebook, evaluate_codebook, spectrogram_dataset, checkpoint_config
-    from vgsg.train_melception import load_bundled_melception
-    from vgsg.evaluate import evaluate_reconstruction
-    mel, rows, models, first = load_bundled_melception(), [], {}, None
+    from vgsg.train_codebook import evaluate_codebook, spectrogram_dataset
+    from vgsg.train import run_config
+    from vgsg.core.models import load_model
+    from vgsg.evaluate import evaluate_reconstruction, load_scorer
+    mel, rows, models, first = load_scorer(), [], {}, None
     out = Path(args.report_dir); out.mkdir(parents=True, exist_ok=True)
     for item in args.ckpt:
         name, folder = item.split('=', 1)
-        cfg, step = checkpoint_config(Path(folder)), (Path(folder).parent/'step.txt')
-        models[name] = m = load_codebook(folder)
+        cfg, step = run_config(Path(folder)), (Path(folder).parent/'step.txt')
+        models[name] = m = load_model(folder)
         ds = spectrogram_dataset(cfg['data'], 'test')
         first = first or ds
         r = evaluate_codebook(m, ds)

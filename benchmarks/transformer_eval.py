@@ -28,8 +28,9 @@ from vgsg.evaluate import (generate_samples, evaluate_folder, evaluate_reconstru
                            load_sample, LazySpecs, real_spec, append_csv, onset_offsets, plot_onset_offsets)
 from vgsg.core.io import module_hash
 from vgsg.melception import melception_features
-from vgsg.train_transformer import load_transformer, codebook_of, feature_dataset, transformer_sampler
-from vgsg.train_codebook import checkpoint_config
+from vgsg.core.models import load_model
+from vgsg.train_transformer import codebook_of, feature_dataset, transformer_sampler
+from vgsg.train import run_config
 from vgsg.sample import quantize_int8
 from vgsg.features import CROP_LEN
 from vgsg.core.safety import read_yaml
@@ -37,11 +38,8 @@ from vgsg.core.safety import read_yaml
 
 def melception(path=None):
     "The bundled small Melception, or a run's best checkpoint"
-    if path is None:
-        from vgsg.train_melception import load_bundled_melception
-        return load_bundled_melception()
-    from vgsg.train_melception import load_run
-    return load_run(path)
+    from vgsg.evaluate import load_scorer
+    return load_scorer(path)
 
 
 def first_per_class(ds, k):
@@ -124,66 +122,6 @@ def write_section(name, df, earlier, argv):
     tmp = RESULTS.with_name(f'.RESULTS.tmp{os.getpid()}.md'); tmp.write_text(new); os.replace(tmp, RESULTS)
 
 
-def bundle(run, results, codebook_ckpt, commands):
-    "Bundle a run's best GPT (fp16) into `results`, pointing at a bundled codebook or carrying a copy in codebook/"
-    from vgsg.core.io import data_dir
-    from vgsg.train_transformer import bundle_transformer
-    from vgsg.train_codebook import export_model
-    results = Path(results)
-    try: rel = str(Path(codebook_ckpt).resolve().relative_to(data_dir().resolve()))   # e.g. models/codebook_small
-    except ValueError: rel = None
-    if rel is None: export_model(codebook_ckpt, results/'codebook', ('vqmodel',), half=True)
-    bundle_transformer(run, results, codebook_path=rel or 'codebook')
-    import shutil
-    shutil.copy(Path(run).parent/'log.csv', results/'train_log.csv')
-
-
-def write_card(results, run, nofeats_run, codebook_ckpt, commands):
-    "MODEL_CARD.md of the bundled small transformer, with the evaluation tables"
-    import yaml
-    from vgsg.train import load_checkpoint
-    results = Path(results)
-    cfg = yaml.safe_load((results/'config.yaml').read_text())
-    cb = checkpoint_config(Path(codebook_ckpt))
-    g = load_transformer(results)
-    n_par = sum(p.numel() for p in g.parameters())
-    steps = {k: int(load_checkpoint(Path(r), {})['step']) for k, r in (('5 feats', run), ('No Feats', nofeats_run)) if r}
-    last = {k: int(load_checkpoint(Path(r).parent/'last', {})['step']) for k, r in (('5 feats', run), ('No Feats', nofeats_run)) if r}
-    ck = Path(codebook_ckpt)/'trainer.pt'
-    cb_steps = int(torch.load(ck, weights_only=True)['step']) if ck.exists() else cb.get('train', {}).get('max_steps', '?')
-    table = lambda f: pd.read_csv(f).round(4).to_markdown(index=False) if f.exists() else '(not run)'
-    lines = [
-        '# Small 5-feature transformer for the synthetic audio-visual dataset', '',
-        'A small version of SpecVQGAN\'s visually conditioned GPT (paper §3.2; `vgsg.transformer.GPT`) trained with',
-        '`vgsg train transformer` on the synthetic dataset of `vgsg.data`, over the codes of the small frozen codebook',
-        'named below. It is **not** the paper\'s VGGSound model: it exists to show, at CPU scale, that the visual',
-        'condition makes samples relevant to their video (paper Table 3). Load it with',
-        '`vgsg.train_transformer.load_bundled_transformer(with_codebook=True)`.', '',
-        '## Model',
-        f'- `GPTConfig`: `{json.dumps({k: cfg["model"][k] for k in ("cond", "n_feats", "n_layer", "n_head", "n_embd", "vocab_size", "n_audio", "feat_dim") if k in cfg["model"]})}`;',
-        f'  {n_par:,} parameters; weights in fp16 (`gpt.safetensors`), loaded as float32.',
-        f'- Condition: 5 `pixels` features (32 × 32 thumbnails of the frames times a fixed random projection, 2048-d)',
-        '  at the original\'s frame positions (`vgsg.features.subsample_indices(5)`).',
-        f'- Codebook (frozen; `{cfg["codebook"]["path"]}`): model `{json.dumps(cb.get("model", {}))}`,',
-        f'  loss `{json.dumps(cb.get("loss", {}))}`, {cb_steps} steps of batch {cb.get("train", {}).get("batch_size", "?")}',
-        '  (how well it codes this data: the "codebook reconstruction" row below).', '',
-        '## Data',
-        f'- `{json.dumps({k: v for k, v in cfg["data"].items()})}`: the videos of the bundled small Melception,',
-        '  8 classes × 50 clips of 10 s, 280 / 40 / 80 clips for train / valid / test; codes encoded once and cached.', '',
-        '## Training',
-        f'- best checkpoint at step {steps.get("5 feats")} (of {last.get("5 feats")} run; early stopping, patience 2, on the validation loss);',
-        f'  the No Feats comparison model (`model.cond=nofeats model.n_feats=1`, not bundled): best step {steps.get("No Feats")} of {last.get("No Feats")}.',
-        '- settings:', '', '```yaml', yaml.safe_dump({k: cfg[k] for k in ('model', 'train')}, sort_keys=False).strip(), '```', '',
-        '## Evaluation on the 80 test clips (scored by the bundled small Melception)',
-        'FID: fidelity (lower is better); MKL: KL between Melception\'s class distributions of a sample and of its',
-        'video\'s real sound (relevance, lower is better); class_share: share of samples Melception puts in the',
-        'video\'s class; onset_within: share of the video\'s visual events with an audio onset within ±0.1 s;',
-        'onset_precision: share of detected onsets within ±0.1 s of a visual event. `eval.csv`:', '',
-        table(results/'eval.csv'), '', 'Top-X sweep (`topx.csv`):', '', table(results/'topx.csv'), '',
-        '## Reproduce', '```bash', *commands, '```', '']
-    (results/'MODEL_CARD.md').write_text('\n'.join(lines))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--run', action='append', required=True, help='name=checkpoint folder (e.g. feats=runs/transformer_small/best)')
@@ -204,22 +142,14 @@ def main(argv=None):
     p.add_argument('--results-md', default=None, help='write the table as this named section of benchmarks/RESULTS.md')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--per-class', type=int, default=None, help='evaluate on the first K test clips of each class only (a quick check)')
-    p.add_argument('--bundle', default=None, help='bundle this checkpoint (the 5-feature run) into --results first')
-    p.add_argument('--codebook', default=None, help='with --bundle: the codebook checkpoint to copy into the bundle')
-    p.add_argument('--card-only', action='store_true', help='only (re)write MODEL_CARD.md from the stored results')
-    p.add_argument('--command', action='append', default=[], help='a command line for the model card')
     a = p.parse_args(argv)
-    runs0 = dict(r.split('=', 1) for r in a.run)
-    if a.bundle: bundle(a.bundle, a.results, a.codebook, a.command)
-    if a.card_only:
-        return write_card(a.results, a.bundle or runs0.get('feats'), runs0.get('nofeats'), a.codebook, a.command)
     torch.set_num_threads(a.threads)
     runs = dict(r.split('=', 1) for r in a.run)
-    models = {k: load_transformer(v) for k, v in runs.items()}
+    models = {k: load_model(v) for k, v in runs.items()}
     if a.int8: models.update({f'{k} int8': quantize_int8(g) for k, g in list(models.items())})
     first = next(iter(runs.values()))
     vq = codebook_of(first)
-    cfg = read_yaml(a.data) if a.data else checkpoint_config(Path(first))
+    cfg = read_yaml(a.data) if a.data else run_config(Path(first))
     if 'data' not in cfg: raise ValueError(f"{a.data or first}: no data section (give --data CONFIG with the test split's data)")
     n_feats = max([g.cfg.n_feats for g in models.values() if g.cfg.cond in ('feats', 'feats_class')] or [1])
     if any(g.cfg.cond == 'aligned' for g in models.values()):
@@ -264,7 +194,6 @@ def main(argv=None):
                 sw = pd.DataFrame(sweep)[[c for c in KEEP if c in r]]
                 sw.to_csv(res/'topx.csv.tmp', index=False); (res/'topx.csv.tmp').replace(res/'topx.csv')
         print(sw.to_string(index=False))
-    if a.bundle: write_card(a.results, a.bundle, runs.get('nofeats'), a.codebook, a.command)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """Seconds to vocode a 10-s mel (80 × 860) on this machine: MelGAN (paper and small configs) vs Griffin-Lim.
 
-Usage: python benchmarks/vocoder.py [--threads 2] [--repeats 3] [--weights path.safetensors] [--device cuda]
+Usage: python benchmarks/vocoder.py [--threads 2] [--repeats 3] [--weights MODEL_FOLDER] [--device cuda]
                                     [--train-steps N]
 Prints one row per vocoder with the best and median wall time and the real-time factor
 (audio seconds / compute seconds; > 1 is faster than real time). MelGAN runs with random weights unless
@@ -11,9 +11,10 @@ import argparse, os, statistics, time
 import numpy as np
 import torch
 from vgsg.audio import SR, HOP, N_FRAMES, synth_signal, wav_to_mel, griffin_lim
-from vgsg.vocoder import (MELGAN_PAPER, MELGAN_SMALL, Generator, Discriminator, MelGANVocoder, load_generator,
+from vgsg.vocoder import (MELGAN_PAPER, MELGAN_SMALL, Generator, Discriminator, MelGANVocoder,
                           make_optimizers, random_windows, train_step)
 from vgsg.core.io import count_params
+from vgsg.core.models import load_model
 from vgsg.audio import MelSpectrogram
 
 def sync(device):
@@ -46,7 +47,7 @@ def main():
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--gl-iter', type=int, default=32, help='Griffin-Lim iterations (librosa default 32)')
     p.add_argument('--chunk', type=int, default=256, help='chunk size (frames) of the chunked MelGAN rows')
-    p.add_argument('--weights', help='a trained generator to time as well (.safetensors or original .pt)')
+    p.add_argument('--weights', help='a trained generator to time as well (a vocoder model folder or checkpoint)')
     p.add_argument('--device', default='cpu', help="where MelGAN runs ('cpu', 'cuda'); Griffin-Lim is always CPU")
     p.add_argument('--batch', type=int, default=16, help='batch of the training-step timing (paper 16, args.yml 64)')
     p.add_argument('--train-steps', type=int, default=0, help='also time this many training steps (0: skip)')
@@ -63,7 +64,7 @@ def main():
         print(f'  {name}: best {min(ts):.3f} s', flush=True)
 
     gens = [('MelGAN paper', Generator(MELGAN_PAPER)), ('MelGAN small', Generator(MELGAN_SMALL))]
-    if a.weights: gens.append((f'MelGAN {os.path.basename(a.weights)}', load_generator(a.weights)))
+    if a.weights: gens.append((f'MelGAN {os.path.basename(a.weights)}', load_model(a.weights)))
     dev = a.device
     for name, G in gens:
         n = count_params(G)

@@ -33,16 +33,12 @@ def melception_logits(model, wavs:list) -> np.ndarray:
     return melception_features(model, np.stack(specs), names=('logits',))['logits']
 
 def load_melception_if_any(path):
-    "(Melception, where) from a model folder or file at `path` (default: the bundled one), or (None, why not)."
-    if path is None:
-        from vgsg.train_melception import load_bundled_melception, BUNDLED_MELCEPTION
-        try: return load_bundled_melception(), f'the bundled data/{BUNDLED_MELCEPTION}'
-        except FileNotFoundError as e: return None, str(e)
-    if Path(path).is_dir():
-        from vgsg.pipeline import load_one
-        return load_one(path, 'melception'), path
-    from vgsg.melception import load_melception
-    return load_melception(path), path
+    "(Melception, where) from a model folder, a model set or a run at `path` (default: the bundled one), or (None, why not)."
+    from vgsg.evaluate import load_scorer
+    try: return load_scorer(path), path or 'the bundled melception_small'
+    except FileNotFoundError as e:
+        if path is None: return None, str(e)
+        raise
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,7 +55,7 @@ def main():
     torch.set_num_threads(a.threads)
     names, wavs = vocoder_clips(load_config(a.config).get('data', {}), a.split, a.max_clips)
     wavs = [w[:round(a.seconds * SR)] for w in wavs]
-    melgan = MelGANVocoder.from_file(a.model)
+    melgan = MelGANVocoder.from_folder(a.model)
     torch.manual_seed(0)
     vocoders = dict(griffin_lim=GriffinLimVocoder(a.gl_iter), melgan=melgan,
                     melgan_untrained=MelGANVocoder(Generator(melgan.G.cfg)))

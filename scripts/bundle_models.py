@@ -4,19 +4,17 @@
     python scripts/bundle_models.py --codebook runs/gpu/cb_main/best --codebook-report runs/gpu/cb_report/report.csv \
         --transformer runs/gpu/tx_feats/best --transformer-eval runs/gpu/eval
 
-Each checkpoint folder holds the module weights (vqmodel / gpt .safetensors) and its run's config.yaml (beside it or
-one folder up). The folders written are standard `vgsg.pipeline` model folders: config.yaml {kind, config, info},
-model.safetensors, MODEL_CARD.md; the card quotes the training config and the measured tables given.
+Each checkpoint folder is a model folder (`vgsg.core.models.load_model` reads it) whose run's config.yaml is one folder
+up. The folders written are standard model folders: config.yaml {kind, config, info}, model.safetensors, MODEL_CARD.md;
+the card quotes the training config and the measured tables given.
 """
 import argparse, json, shutil
 from pathlib import Path
 import pandas as pd
 import yaml
 from vgsg.core.io import data_dir
-from vgsg.pipeline import save_model
-from vgsg.train import checkpoint_step
-from vgsg.train_codebook import load_codebook, checkpoint_config
-from vgsg.train_transformer import load_transformer
+from vgsg.core.models import save_model, load_model
+from vgsg.train import checkpoint_step, run_config
 from vgsg.train_vocoder import markdown_table
 from vgsg.core.io import count_params
 
@@ -36,8 +34,8 @@ def training_yaml(cfg:dict) -> str:
     return yaml.safe_dump({k: cfg[k] for k in ('model', 'loss', 'data', 'train', 'codebook') if k in cfg}, sort_keys=False).strip()
 
 def bundle_codebook(ckpt, out, report, row_name, notes):
-    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
-    vq, steps = load_codebook(ckpt), steps_of(Path(ckpt))
+    ckpt, cfg = Path(ckpt), run_config(Path(ckpt))
+    vq, steps = load_model(ckpt), steps_of(Path(ckpt))
     table = pd.read_csv(report) if report else None
     row = table.set_index('codebook').loc[row_name].to_dict() if table is not None else {}
     gan = cfg.get('loss', {})
@@ -47,7 +45,7 @@ def bundle_codebook(ckpt, out, report, row_name, notes):
         'The codebook of the bundled model set: 80 x 848 log-mel spectrograms (22.05 kHz) <-> a 5 x 53 grid of codes.',
         f'{count_params(vq):,} parameters (fp16 here), {vq.cfg.n_embed} codes of {vq.cfg.embed_dim} dimensions; trained for {steps} steps',
         f"with L1 + codebook loss + patch GAN (from step {gan.get('disc_start')}) + LPAPS (on the bundled small VGGish-ish), with dead-code restarts",
-        f'every {vq.cfg.restart_every} steps (not in the original; see `nbs/04_vqgan.ipynb`). Load: `vgsg.pipeline.load_model(folder)`.', '',
+        f'every {vq.cfg.restart_every} steps (not in the original; see `nbs/04_vqgan.ipynb`). Load: `vgsg.core.models.load_model(folder)`.', '',
         '## Test split (80 clips never seen in training)', '',
         'l1: mean |x - x_rec| on the [-1, 1] scale; spectral_convergence on mel magnitudes; codes used of', f'{vq.cfg.n_embed} and their perplexity;',
         "FID / MKL: the bundled small Melception's reconstruction FID and MKL (paper Table 1; lower is better).", '',
@@ -64,8 +62,8 @@ def condition_text(g) -> str:
     return f'{g.cfg.n_feats} `pixels` frame features'
 
 def bundle_transformer(ckpt, out, eval_dir, notes, default=False):
-    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
-    gpt, steps = load_transformer(ckpt), steps_of(Path(ckpt))
+    ckpt, cfg = Path(ckpt), run_config(Path(ckpt))
+    gpt, steps = load_model(ckpt), steps_of(Path(ckpt))
     from vgsg.data import read_manifest
     classes = sorted(read_manifest(cfg['data']['root'])['class'].unique()) if 'root' in cfg.get('data', {}) else None
     ev = pd.read_csv(Path(eval_dir)/'eval.csv') if eval_dir and (Path(eval_dir)/'eval.csv').exists() else None

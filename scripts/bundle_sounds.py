@@ -14,10 +14,9 @@ import pandas as pd
 import torch
 import yaml
 from vgsg.core.io import data_dir, count_params
-from vgsg.pipeline import save_model
-from vgsg.train import checkpoint_step
-from vgsg.train_codebook import load_codebook, checkpoint_config, evaluate_codebook, spectrogram_dataset
-from vgsg.train_transformer import load_transformer
+from vgsg.core.models import save_model, load_model
+from vgsg.train import checkpoint_step, run_config
+from vgsg.train_codebook import evaluate_codebook, spectrogram_dataset
 from vgsg.train_vocoder import markdown_table
 
 MANIFEST = Path('data/sounds_manifest.csv')
@@ -55,8 +54,8 @@ def config_section(cfg:dict, keys:tuple) -> list:
 
 
 def bundle_codebook(ckpt, codec_csv, notes):
-    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
-    vq, steps = load_codebook(ckpt), checkpoint_step(ckpt)
+    ckpt, cfg = Path(ckpt), run_config(Path(ckpt))
+    vq, steps = load_model(ckpt), checkpoint_step(ckpt)
     test_ds = spectrogram_dataset(cfg['data'], 'test')
     test = evaluate_codebook(vq, test_ds)
     codec = pd.read_csv(codec_csv) if codec_csv else None
@@ -71,7 +70,7 @@ def bundle_codebook(ckpt, codec_csv, notes):
         f'<-> a 5 x 53 grid of codes. {count_params(vq):,} parameters (fp16 here), {vq.cfg.n_embed} codes of {vq.cfg.embed_dim} dimensions',
         f'(7 bits a code: 265 codes per 9.85 s, about 188 bits per second before the header). The layout of `codebook_small`, fine-tuned from it',
         f'for {steps} steps on real recordings (L1 + codebook loss + LPAPS on the bundled VGGish-ish + patch GAN from step',
-        f"{cfg['loss'].get('disc_start')}; dead-code restarts). Load: `vgsg.pipeline.load_model(folder)`.", '',
+        f"{cfg['loss'].get('disc_start')}; dead-code restarts). Load: `vgsg.core.models.load_model(folder)`.", '',
         '## Held-out windows', '',
         f"On the {len(test_ds)} packed 10-s test windows (recordings never seen in training):",
         f"l1 {test['l1']:.4f} (on the [-1, 1] scale), spectral convergence {test['spectral_convergence']:.3f}, "
@@ -92,8 +91,8 @@ def bundle_melception(run_dir, notes):
 
 
 def bundle_transformer(ckpt, eval_csv, notes):
-    ckpt, cfg = Path(ckpt), checkpoint_config(Path(ckpt))
-    gpt, steps = load_transformer(ckpt), checkpoint_step(ckpt)
+    ckpt, cfg = Path(ckpt), run_config(Path(ckpt))
+    gpt, steps = load_model(ckpt), checkpoint_step(ckpt)
     from vgsg.data import read_manifest
     classes = sorted(read_manifest(cfg['data']['root'])['class'].unique())
     ev = pd.read_csv(eval_csv) if eval_csv else None

@@ -8,7 +8,8 @@ from vgsg.vqgan import VQModel, tiny_codebook
 from vgsg.core.io import save_weights
 from vgsg.transformer import GPT, tiny_config, paper_config, lm_loss
 from vgsg.sample import sample, sample_reference, Decoder
-from vgsg.train_transformer import load_transformer, codebook_of, transformer_sampler, transformer_data, frozen_codebook
+from vgsg.core.models import save_model, load_model
+from vgsg.train_transformer import codebook_of, transformer_sampler, transformer_data, frozen_codebook
 
 
 @pytest.fixture(scope='module')
@@ -16,8 +17,7 @@ def setup(tmp_path_factory):
     "Two classes of 2-s synthetic clips with all their pixel-feature frames and a tiny codebook."
     root = tmp_path_factory.mktemp('al')
     torch.manual_seed(0)
-    save_weights(VQModel(replace(tiny_codebook, n_embed=16)).eval(), root/'cb'/'vqmodel.safetensors')
-    (root/'cb'/'config.yaml').write_text(yaml.safe_dump(dict(model=dict(preset='tiny_codebook', n_embed=16))))
+    save_model(root/'cb', VQModel(replace(tiny_codebook, n_embed=16)).eval())
     data = dict(kind='toy', root=str(root/'prep'), toy_root=str(root/'videos'), classes=['drum', 'siren'],
                 clips_per_class=2, seconds=2., size=32, valid=0.25, test=0.25, features='pixels')
     return dict(codebook=str(root/'cb'), data=data)
@@ -34,12 +34,12 @@ def test_train_resume_load_and_sample(setup, tmp_path):
     train_ds, = transformer_data(c, frozen_codebook(setup['codebook']), ('train',))
     assert train_ds[0]['feature'].shape == (212, 2048)                     # all the frames, not the prefix's 5
     train('transformer', c)
-    g = load_transformer(tmp_path/'run'/'last')
+    g = load_model(tmp_path/'run'/'last')
     assert (g.cfg.cond, g.cfg.frame_pad, g.n_cond) == ('aligned', 1, 5)
     # resuming 2 + 2 steps gives the weights of 4 straight steps
     train('transformer', cfg(setup, tmp_path/'half', 2, frame_pad=1))
     train('transformer', cfg(setup, tmp_path/'half', 4, frame_pad=1))   # resumes from its last checkpoint
-    a, b = load_transformer(tmp_path/'half'/'last').state_dict(), g.state_dict()
+    a, b = load_model(tmp_path/'half'/'last').state_dict(), g.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     batch = dict(feature=torch.rand(2, 212, 2048), target=torch.tensor([0, 1]))
     sampler = transformer_sampler(g, codebook_of(tmp_path/'run'/'last'), top_k=4)

@@ -15,7 +15,8 @@ from vgsg.lpaps import LPAPS, VGGishish, tiny_vggishish, vggishish16
 from vgsg.transformer import GPT, tiny_config, paper_config
 from vgsg.vocoder import Generator, MelGANConfig, MELGAN_PAPER
 from vgsg.melception import Melception, MelceptionConfig
-from vgsg.pipeline import load_model, ModelSet
+from vgsg.pipeline import ModelSet
+from vgsg.core.models import load_model
 from vgsg.cli import main
 
 KEYS = Path(__file__).resolve().parent / 'keys'
@@ -138,7 +139,7 @@ def test_roundtrip_melception(tmp_path):
     M = Melception(MelceptionConfig.tiny(n_classes=5)).eval()
     stats = tmp_path / 'train_means_stds_melspec_10s_22050hz.txt'
     stats.write_text('\n'.join(f'{0.5 + i / 1000} {0.08 + i / 2000}' for i in range(80)))
-    from vgsg.lpaps import read_mel_stats
+    from vgsg.audio import read_mel_stats
     M.set_stats(*read_mel_stats(stats))
     p = save_original(tmp_path / 'melception.pt', 'melception', original_state_dict('melception', M))
     assert set(torch.load(p, weights_only=True)) == {'model'}

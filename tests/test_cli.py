@@ -44,7 +44,7 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path):
 def tiny_model_set(folder):
     "A model set of tiny random models (codebook, 5-feature transformer, MelGAN) in `folder`."
     import torch
-    from vgsg.pipeline import save_model
+    from vgsg.core.models import save_model
     from vgsg.vqgan import VQModel, tiny_codebook
     from vgsg.transformer import GPT, tiny_config
     from vgsg.vocoder import Generator, MelGANConfig

@@ -28,7 +28,7 @@ def setup(tmp_path_factory):
     import torch
     from vgsg.data import make_toy_dataset, prepare_toy
     from vgsg.evaluate import random_melception, prepared_split, real_spec
-    from vgsg.pipeline import save_model
+    from vgsg.core.models import save_model
     root = tmp_path_factory.mktemp('ev')
     make_toy_dataset(root/'toy', classes=('drum', 'bell'), clips_per_class=4, seconds=2., size=16, seed=0,
                      valid=0.25, test=0.5, progress=False)

@@ -6,9 +6,10 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from vgsg.train import train, TASKS
-from vgsg.train_codebook import (CodebookTask, load_classifier, load_codebook, make_lpaps, train_valid, evaluate_codebook,
-                                 export_model)
+from vgsg.train import train, TASKS, export_checkpoint
+from vgsg.train_codebook import CodebookTask, make_lpaps, train_valid, evaluate_codebook
+from vgsg.core.models import load_model
+from vgsg.lpaps import classifier_stats
 from vgsg.audio import mel_stats
 
 
@@ -49,7 +50,7 @@ def test_vggishish_trains_and_loads(vggishish_run, toy):
     log = pd.read_csv(out/'log.csv')
     assert {'valid/loss', 'valid/acc', 'valid/top5', 'train/loss'} <= set(log.key)
     assert yaml.safe_load((out/'config.yaml').read_text())['model']['n_classes'] == 2   # resolved from the data
-    net, mean, std = load_classifier(out/'best')
+    net = load_model(out/'best'); mean, std = classifier_stats(net)
     assert net.trained
     torch.testing.assert_close(mean, torch.from_numpy(mel_stats(train_valid(toy)[0], min_std=1e-4)[0]), atol=1e-6, rtol=0)
     assert (std > 0).all()
@@ -79,7 +80,7 @@ def test_codebook_steps_images_and_gan_start(toy, tmp_path):
     assert sorted(p.name for p in (out/'images').iterdir()) == ['step_0000002.png', 'step_0000003.png']
     codes = pd.read_csv(out/'codes.csv')
     assert codes.step.tolist() == [2, 3] and (codes.codes_used >= 1).all()
-    assert sorted(p.name for p in (out/'last').iterdir()) == ['discriminator.safetensors', 'trainer.pt', 'vqmodel.safetensors']
+    assert sorted(p.name for p in (out/'last').iterdir()) == ['config.yaml', 'discriminator.safetensors', 'trainer.pt', 'vqmodel.safetensors']
 
 
 def test_discriminator_frozen_before_disc_start(toy, tmp_path):
@@ -108,8 +109,8 @@ def test_codebook_with_lpaps_and_export(toy, tmp_path, vggishish_run):
     train('codebook', codebook_cfg(toy, out, steps=1, perceptual_weight=1., lpaps=str(vggishish_run[1]/'best')))
     log = pd.read_csv(out/'log.csv').pivot_table(index='step', columns='key', values='value')
     assert (log['train/p_loss'] > 0).all()
-    export_model(out/'best', tmp_path/'model', ('vqmodel',), card='# test\n')
-    m = load_codebook(tmp_path/'model')
+    export_checkpoint(out/'best', tmp_path/'model', card='# test\n')
+    m = load_model(tmp_path/'model')
     assert m.quantize.embedding.weight.dtype == torch.float32 and m.cfg.n_embed == 16
     r = evaluate_codebook(m, train_valid(toy)[1])
     assert 0 < r['l1'] < 2 and 0 < r['spectral_convergence'] and r['codes_used'] >= 1

@@ -9,8 +9,9 @@ from safetensors.torch import load_file
 from vgsg.train import train, TASKS
 from vgsg.vqgan import VQModel, tiny_codebook
 from vgsg.core.io import save_weights
-from vgsg.train_transformer import (load_transformer, codebook_of, bundle_transformer, transformer_sampler,
-                                    transformer_data, frozen_codebook, codes_of)
+from vgsg.train_transformer import codebook_of, transformer_sampler, transformer_data, frozen_codebook, codes_of
+from vgsg.core.models import save_model, load_model
+from vgsg.train import export_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -18,8 +19,7 @@ def setup(tmp_path_factory):
     "Two classes of 2-s synthetic clips with pixel features (one training, one validation clip each) and a tiny codebook."
     root = tmp_path_factory.mktemp('tx')
     torch.manual_seed(0)
-    save_weights(VQModel(replace(tiny_codebook, n_embed=16)).eval(), root/'cb'/'vqmodel.safetensors')
-    (root/'cb'/'config.yaml').write_text(yaml.safe_dump(dict(model=dict(preset='tiny_codebook', n_embed=16))))
+    save_model(root/'cb', VQModel(replace(tiny_codebook, n_embed=16)).eval())
     data = dict(kind='toy', root=str(root/'prep'), toy_root=str(root/'videos'), classes=['drum', 'siren'],
                 clips_per_class=2, seconds=2., size=32, valid=0.25, test=0.25, features='pixels')
     return dict(codebook=str(root/'cb'), data=data)
@@ -53,7 +53,7 @@ def test_few_steps(setup, tmp_path):
     assert log.value.notna().all() and (log.value > 0).all()
     saved = yaml.safe_load((out/'config.yaml').read_text())
     assert {k: saved['model'][k] for k in ('vocab_size', 'n_audio', 'feat_dim')} == dict(vocab_size=16, n_audio=265, feat_dim=2048)
-    assert sorted(p.name for p in (out/'last').iterdir()) == ['gpt.safetensors', 'trainer.pt']   # no codebook weights
+    assert sorted(p.name for p in (out/'last').iterdir()) == ['config.yaml', 'gpt.safetensors', 'trainer.pt']   # no codebook weights
     # the cached codes are the frozen codebook's codes of the clips
     vq = frozen_codebook(setup['codebook'])
     train_ds, = transformer_data(cfg(setup, out, 1), vq, ('train',))
@@ -97,7 +97,7 @@ def test_early_stopping(setup, tmp_path):
 def test_class_condition(setup, tmp_path):
     out = tmp_path/'cls'
     train('transformer', cfg(setup, out, 2, cond='class'))
-    g = load_transformer(out/'last')
+    g = load_model(out/'last')
     assert g.cfg.cond == 'class' and g.cfg.n_classes == 2 and g.n_cond == 1
 
 
@@ -123,10 +123,11 @@ def test_cli(setup, tmp_path):
 def test_bundle_load_and_sample(setup, tmp_path):
     out = tmp_path/'run'
     train('transformer', cfg(setup, out, 2))
-    b = bundle_transformer(out/'best', tmp_path/'bundle', card='# card\n')
-    sd = load_file(str(b/'gpt.safetensors'))
+    b = export_checkpoint(out/'best', tmp_path/'set'/'transformer', card='# card\n', info=dict(codebook='codebook'))
+    save_model(tmp_path/'set'/'codebook', load_model(setup['codebook']))
+    sd = load_file(str(b/'model.safetensors'))
     assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())
-    g, ref = load_transformer(b), load_transformer(out/'best')
+    g, ref = load_model(b), load_model(out/'best')
     assert g.pos_emb.dtype == torch.float32
     torch.testing.assert_close(g.head.weight, ref.head.weight, atol=1e-3, rtol=1e-3)
     vq = codebook_of(b)
@@ -135,10 +136,11 @@ def test_bundle_load_and_sample(setup, tmp_path):
     torch.manual_seed(0); a = transformer_sampler(g, vq, top_k=4)(batch, 3)
     torch.manual_seed(0); a2 = transformer_sampler(g, vq, top_k=4)(batch, 3)
     assert a.shape == (6, 80, 848) and torch.equal(a, a2)
-    with pytest.raises(FileNotFoundError, match='no gpt.safetensors'): load_transformer(tmp_path)
+    with pytest.raises(FileNotFoundError, match='not a vgsg model folder'): load_model(tmp_path)
 
 
 def test_bundled_transformer_missing_is_a_clear_error(tmp_path, monkeypatch):
-    from vgsg.train_transformer import load_bundled_transformer
+    from vgsg.train_transformer import BUNDLED_TRANSFORMER
+    from vgsg.core.io import bundled
     monkeypatch.setenv('VGSG_DATA', str(tmp_path))
-    with pytest.raises(FileNotFoundError, match='transformer_small'): load_bundled_transformer()
+    with pytest.raises(FileNotFoundError, match='transformer_small'): load_model(bundled(BUNDLED_TRANSFORMER))

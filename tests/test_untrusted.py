@@ -9,7 +9,8 @@ from vgsg.core.safety import UntrustedFileError, read_pickle, load_torch, read_y
 from vgsg.features import load_feature, feature_complete, load_state_dict, ResNet, FEATURE_DIRS
 from vgsg.data import SpecFeatsDataset, vas_dataset, load_mel, write_fake_clip, MEL_DIR
 from vgsg.core.safety import safe_load, UnsafeCheckpointError
-from vgsg.vocoder import load_generator, Generator, MelGANConfig
+from vgsg.vocoder import Generator, MelGANConfig
+from vgsg.checkpoints import read_melgan
 from vgsg.cli import main
 
 
@@ -125,12 +126,12 @@ def test_vocoder_weights(tmp_path, marker):
     cfg = MelGANConfig(ngf=4, n_residual_layers=2)
     sd = Generator(cfg).state_dict()
     torch.save(sd, tmp_path / 'best_netG.pt')
-    assert torch.equal(load_generator(tmp_path / 'best_netG.pt', cfg).state_dict()[next(iter(sd))], next(iter(sd.values())))
+    assert torch.equal(read_melgan(tmp_path / 'best_netG.pt')[0].state_dict()[next(iter(sd))], next(iter(sd.values())))
     p = tmp_path / 'evil_netG.pt'
     torch.save({**sd, 'x': Shell(marker)}, p)
-    refused(lambda: load_generator(p, cfg), p, 'posix.system')
+    refused(lambda: read_melgan(p), p, 'posix.system')
     assert not marker.exists()
-    with pytest.raises(Exception): load_generator(p, cfg, trust=True)   # unpickled (command run), then the extra key
+    with pytest.raises(Exception): read_melgan(p, trust=True)   # unpickled (command run), then the extra key
     assert marker.exists()
 
 
@@ -155,11 +156,11 @@ def test_truncated_torch_file(tmp_path):
 
 # ---------------------------------------------------------------- YAML
 def test_yaml_model_config(tmp_path, marker):
-    from vgsg.train_melception import run_config
-    from vgsg.train_codebook import checkpoint_config
+    from vgsg.train import run_config
+    from vgsg.core.models import load_model
     run = tmp_path / 'run'; run.mkdir()
     (run / 'config.yaml').write_text(f"model: {{n_embed: 16}}\nx: !!python/object/apply:os.system ['touch {marker}']\n")
-    for f in (lambda: read_yaml(run / 'config.yaml'), lambda: run_config(run), lambda: checkpoint_config(run)):
+    for f in (lambda: read_yaml(run / 'config.yaml'), lambda: run_config(run), lambda: load_model(run)):
         msg = refused(f, f'{run / "config.yaml"} (line 2)', '!!python/object/apply:os.system')
         assert 'plain data' in msg
     assert not marker.exists()

@@ -9,6 +9,8 @@ import torch
 from vgsg.audio import synth_signal, wav_to_mel, HOP
 from vgsg.vocoder import *
 from vgsg.train import Trainer, TrainConfig, load_checkpoint
+from vgsg.core.models import save_model, load_model
+from vgsg.checkpoints import read_melgan
 from vgsg.train_vocoder import VocoderTask, RandomWindows, ClipSegments, toy_clips
 
 torch.set_num_threads(1)
@@ -30,7 +32,7 @@ def test_original_state_dict_loads():
     sd = {k: torch.randn(s) for k, s in read_keys('melgan_netG.txt')}
     with tempfile.TemporaryDirectory() as d:
         torch.save(sd, Path(d)/'best_netG.pt')
-        G = load_generator(Path(d)/'best_netG.pt')
+        G, _ = read_melgan(Path(d)/'best_netG.pt')
     torch.testing.assert_close(G.state_dict()['model.24.weight_v'], sd['model.24.weight_v'])
 
 @pytest.mark.parametrize('cfg', [MELGAN_PAPER, MELGAN_TINY])
@@ -56,18 +58,18 @@ def test_chunked_paper_config_matches_unchunked():
     assert chunked.shape == full.shape == (mel.shape[-1] * HOP,)
     np.testing.assert_allclose(chunked, full, atol=1e-6, rtol=0)
 
-def test_vocoder_file_round_trip_fp16():
+def test_vocoder_folder_round_trip_fp16():
     torch.manual_seed(0)
     G = Generator(MELGAN_TINY)
     mel = torch.rand(80, 30)
     with tempfile.TemporaryDirectory() as d:
-        voc = MelGANVocoder.from_file(save_generator(G, Path(d)/'v.safetensors', half=True))
+        voc = MelGANVocoder.from_folder(save_model(Path(d)/'v', G, half=True))
     ref = MelGANVocoder(G)(mel)
     np.testing.assert_allclose(voc(mel), ref, atol=5e-3)
     assert np.abs(voc(mel) - ref).max() > 0   # fp16 really was stored
 
 def test_bad_inputs_are_named():
-    with pytest.raises(FileNotFoundError, match='nope.safetensors'): load_generator('nope.safetensors')
+    with pytest.raises(FileNotFoundError, match='nope'): MelGANVocoder.from_folder('nope')
     voc = MelGANVocoder(Generator(MELGAN_TINY))
     with pytest.raises(ValueError, match='at least 4 frames'): voc(torch.rand(80, 3))
     with pytest.raises(ValueError, match=r'\(80, T\)'): voc(np.zeros((1, 2, 80, 9)))
@@ -159,7 +161,7 @@ def test_two_process_ddp(tmp_path):
     assert r0['world'] == r1['world'] == 2
     for k in ('G', 'D'): torch.testing.assert_close(r0[k], r1[k])
     assert r0['valid'] == r1['valid'] and len(r0['valid']) == 1      # validation averaged over both processes
-    torch.testing.assert_close(load_generator(tmp_path/'run').state_dict(), r0['G'])
+    torch.testing.assert_close(load_model(tmp_path/'run'/'last').state_dict(), r0['G'])
     assert len(list((tmp_path/'run'/'examples').glob('step*.wav'))) == 1   # rank 0's first validation batch (1 clip)
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
@@ -168,7 +170,7 @@ def test_cuda_training_checkpoint_and_vocoding(tmp_path):
     t = fit(tmp_path, 3, device='cuda')
     G = t.task.generator
     assert next(G.parameters()).is_cuda and all(np.isfinite(r['train/loss_g']) for r in train_rows(t))
-    G_cpu = load_generator(tmp_path/'last', cfg=t.task.cfg, device='cpu')
+    G_cpu = load_model(tmp_path/'last', device='cpu')
     mel = wav_to_mel(synth_signal('hits', 1.0))[0]
     out_gpu = MelGANVocoder(G, device='cuda', chunk_frames=16)(mel)
     np.testing.assert_allclose(out_gpu, MelGANVocoder(G_cpu)(mel), atol=1e-4)
@@ -209,7 +211,7 @@ def test_bundled_vocoder_beats_untrained_and_loads_fp16():
     from safetensors import safe_open
     path = bundled(BUNDLED_VOCODER)/'model.safetensors'
     with safe_open(str(path), 'pt') as f: assert f.get_tensor('model.1.bias').dtype == torch.float16
-    voc = load_bundled_vocoder()
+    voc = MelGANVocoder.from_folder(bundled(BUNDLED_VOCODER))
     _, wavs = toy_clips('test', clips_per_class=50, seconds=10., valid=0.1, test=0.2, max_clips=4)
     wav = np.concatenate([w[:SR] for w in wavs])
     mel = wav_to_mel(wav, trim=False)[0]

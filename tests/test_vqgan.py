@@ -10,8 +10,9 @@ from vgsg.vqgan import (VQModel, VectorQuantizer, CodebookLoss, LossConfig, Patc
                         tiny_codebook, vggsound_codebook, vas_codebook, vggsound_loss, taming_adaptive,
                         state_dict_shapes, read_key_dump, grid_to_seq, seq_to_grid, column_major_perm)
 from vgsg.core.io import count_params, save_weights, load_weights
-from vgsg.lpaps import (LPAPS, VGGishish, UntrainedBackboneError, load_vggishish, save_vggishish,
+from vgsg.lpaps import (LPAPS, VGGishish, UntrainedBackboneError, classifier_info,
                         tiny_vggishish, vggishish16)
+from vgsg.core.models import save_model, load_model
 
 KEYS = Path(__file__).parent/'keys'
 CODEBOOKS = [(vggsound_codebook, 'vggsound_codebook_vqmodel_with_loss.txt'), (vas_codebook, 'vas_codebook_vqmodel_with_loss.txt')]
@@ -238,11 +239,11 @@ def test_lpaps_refuses_untrained_backbone():
 def test_lpaps_from_weights_file_is_trained_and_uses_them(tmp_path):
     torch.manual_seed(0)
     v = VGGishish(tiny_vggishish).mark_trained()
-    save_vggishish(v, tmp_path/'v.safetensors')
-    lp = LPAPS(tmp_path/'v.safetensors', backbone_cfg=tiny_vggishish)
+    save_model(tmp_path/'v', v, info=classifier_info(torch.full((80,), 0.5), torch.full((80,), 0.25)))
+    lp = LPAPS(tmp_path/'v')
     assert lp.backbone_trained
     assert torch.equal(getattr(lp.net.slice5, '28').weight, v.features[28].weight.detach())
-    assert load_vggishish(tmp_path/'v.safetensors', tiny_vggishish).trained
+    assert load_model(tmp_path/'v').trained
 
 
 def test_lpaps_stays_frozen_and_in_eval_inside_training_loss():

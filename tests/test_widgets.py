@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 def tiny_widget_models(folder, melception=True):
     "The tiny random model set of test_cli plus (optionally) a tiny Melception that names the toy classes."
-    from vgsg.pipeline import save_model
+    from vgsg.core.models import save_model
     from vgsg.melception import Melception, MelceptionConfig
     from vgsg.data import TOY_CLASSES
     tiny_model_set(folder)
@@ -107,7 +107,8 @@ def test_video_without_audio_still_generates(world):
 
 
 def test_class_conditioned_transformer_gets_the_chosen_class(world):
-    from vgsg.pipeline import save_model, Pipeline, ModelSet
+    from vgsg.pipeline import Pipeline, ModelSet
+    from vgsg.core.models import save_model
     from vgsg.transformer import GPT, tiny_config
     from vgsg.vqgan import tiny_codebook
     folder = tiny_widget_models(world['tmp'] / 'by_class', melception=False)

@@ -12,14 +12,15 @@ import torch.nn as nn
 import librosa
 import soundfile as sf
 from .core.io import atomic_write, save_figure
+from .core.dist import is_main
 
 # %% auto #0
 __all__ = ['SR', 'N_FFT', 'HOP', 'N_MELS', 'FMIN', 'FMAX', 'SECONDS', 'N_SAMPLES', 'N_FRAMES', 'CROP_FRAMES', 'DB_FLOOR',
            'REF_DB', 'MIN_DB', 'AudioError', 'AudioFileNotFoundError', 'fix_length', 'check_waveform', 'load_audio',
            'synth_signal', 'mel_basis', 'normalise', 'mel_to_magnitude', 'mel_librosa', 'MelSpectrogram', 'wav_to_mel',
-           'center_crop', 'to_model', 'from_model', 'iter_specs', 'mel_stats', 'griffin_lim_librosa', 'mel_to_linear',
-           'random_phase', 'griffin_lim_magnitude', 'griffin_lim', 'show_spec', 'save_wav', 'roundtrip',
-           'save_example_clip']
+           'center_crop', 'to_model', 'from_model', 'iter_specs', 'mel_stats', 'read_mel_stats', 'write_mel_stats',
+           'cached_mel_stats', 'griffin_lim_librosa', 'mel_to_linear', 'random_phase', 'griffin_lim_magnitude',
+           'griffin_lim', 'show_spec', 'save_wav', 'roundtrip', 'save_example_clip']
 
 # %% ../nbs/00_audio.ipynb #237f907f
 SR = 22050          # sample rate (Hz)
@@ -212,6 +213,31 @@ def mel_stats(data, # spectrograms in any form `iter_specs` reads
     mean = s1 / s0
     std = s2 / s0 if how == 'clip' else np.sqrt(np.maximum(s2 / s0 - mean ** 2, 0))
     return mean.astype(np.float32), np.maximum(std.astype(np.float32), np.float32(min_std))
+
+# %% ../nbs/00_audio.ipynb #b62ff4a2
+def read_mel_stats(path)->tuple:
+    "(means, stds) float32 tensors from a text file of per-mel-bin `mean std` rows (the original's format)."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"mel statistics file not found: {path}")
+    try: a = np.loadtxt(path, dtype=np.float32, ndmin=2)
+    except ValueError as e: raise ValueError(f"{path}: expected rows of 'mean std' numbers ({e})") from e
+    if a.shape[1] != 2: raise ValueError(f"{path}: expected 2 columns (mean std), got {a.shape[1]}")
+    return torch.from_numpy(a[:, 0].copy()), torch.from_numpy(a[:, 1].copy())
+
+def write_mel_stats(path, mean, std) -> Path:
+    "Write per-mel-bin statistics as `mean std` rows (the original's format), atomically; 9 digits give back the float32s exactly."
+    rows = ''.join(f'{m:.9g} {s:.9g}\n' for m, s in zip(np.asarray(mean, np.float32), np.asarray(std, np.float32)))
+    return atomic_write(path, lambda p: Path(p).write_text(rows))
+
+def cached_mel_stats(data, # the training set: anything `mel_stats` reads
+                     path=None, # a statistics file: read if it exists, else written after computing (by rank 0)
+                     **kwargs # for `mel_stats`: how, max_items, min_std
+                    ) -> tuple:
+    "Per-mel-bin (means, stds) float32 tensors: from `path` if it exists, else `mel_stats(data)` (then saved to `path`)."
+    if path is not None and Path(path).exists(): return read_mel_stats(path)
+    mean, std = map(torch.from_numpy, mel_stats(data, **kwargs))
+    if path is not None and is_main(): write_mel_stats(path, mean, std)
+    return mean, std
 
 # %% ../nbs/00_audio.ipynb #1d5461fa
 def griffin_lim_librosa(spec, # normalised [0, 1] spectrogram (80, T), numpy or torch

@@ -14,11 +14,12 @@ import yaml
 from .core.safety import read_yaml, LIGHTNING_GLOBALS, LightningName, STAND_INS, safe_load
 from .vqgan import VQGANConfig, VQModel, PatchDiscriminator, column_major_perm, state_dict_shapes, read_key_dump
 from .core.io import save_weights, load_weights
-from .lpaps import VGGishishConfig, VGGishish, LPAPS, read_mel_stats
+from .lpaps import VGGishishConfig, VGGishish, LPAPS
+from .audio import read_mel_stats
 from .transformer import GPTConfig, GPT, N_AUDIO_TOKENS
 from .vocoder import MelGANConfig, Generator
 from .melception import Melception, MelceptionConfig, STATS_KEYS, from_torchvision_state_dict
-from .pipeline import save_model
+from .core.models import save_model
 
 # %% auto #0
 __all__ = ['BASE_URL', 'PUBLISHED_RUNS', 'ORIGINAL_KINDS', 'KIND_FOLDERS', 'LOSS_FILES', 'published_run', 'adam_state',

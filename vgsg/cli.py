@@ -128,7 +128,7 @@ def demo_video(name:str|None=None) -> Path:
 
 def _have_bundled_models() -> bool:
     "True if the bundled model folder holds a complete model set."
-    from vgsg.pipeline import model_folders
+    from vgsg.core.models import model_folders
     from vgsg.core.io import data_dir
     try: found = model_folders(data_dir()/'models')
     except FileNotFoundError: return False
@@ -239,7 +239,8 @@ def _add_codec_args(p):
 @command('codec', 'the codebook as a neural audio codec: encode audio to a .vgc bitstream, decode it back')
 def codec_cmd(args):
     "Encode or decode with the codebook; prints sizes and the bitrate."
-    from vgsg.pipeline import load_one, model_folders, pick_vocoder
+    from vgsg.pipeline import load_one, pick_vocoder
+    from vgsg.core.models import model_folders
     from vgsg.codec import encode_file, decode_file
     from vgsg.core.io import data_dir, ensure_folder
     folder = Path(args.models) if args.models else data_dir()/'models'

@@ -15,7 +15,8 @@ from .audio import N_MELS, SECONDS, from_model, save_wav, griffin_lim
 from .core.io import atomic_write
 from .metrics import compute_metrics, detect_onsets, onset_sync, event_offsets
 from .melception import Melception, melception_features
-from .core.io import module_hash
+from .core.io import module_hash, bundled
+from .core.models import load_model
 
 # %% auto #0
 __all__ = ['SAMPLE_RE', 'FEATURES', 'sample_path', 'item_key', 'sample_table', 'as_samples', 'reconstruction_sampler',
@@ -261,8 +262,7 @@ def evaluate_folder(fakes, # `<out>/<split>` folder of cls_<target>/<clip>_sampl
     "Score a folder of samples against the real clips with Melception: one results row (FID, MKL, ISc, KID, onset sync)."
     fakes = Path(fakes)
     if melception is None:
-        from vgsg.train_melception import load_bundled_melception
-        melception = load_bundled_melception()
+        melception = load_scorer()
     rf = real_feats or real_features(melception, reals, events is not None, bs)
     if rf.melception != module_hash(melception): raise ValueError('real_feats were computed with another Melception')
     if events is not None and rf.onsets is None: raise ValueError('onset sync needs real_feats computed with onsets=True')
@@ -419,16 +419,15 @@ def score_split(fakes, # `<out>/<split>` folder of cls_<target>/<clip>_sample_<k
 def load_scorer(folder=None, # a melception model folder, a model set holding one, or a Melception training run; None: the bundled one
                 device='cpu') -> Melception:
     "The Melception that scores the samples."
-    from vgsg.pipeline import model_kind, model_folders, load_one
+    from vgsg.pipeline import load_one
+    from vgsg.core.models import model_kind, model_folders
     if folder is None:
-        from vgsg.train_melception import load_bundled_melception
-        return load_bundled_melception(device)
+        from vgsg.train_melception import BUNDLED_MELCEPTION
+        return load_model(bundled(BUNDLED_MELCEPTION), device)
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such Melception folder')
     if model_kind(folder) == 'melception' or 'melception' in model_folders(folder): return load_one(folder, 'melception', device)
-    if model_kind(folder) is None and (folder/'best').is_dir():
-        from vgsg.train_melception import load_run
-        return load_run(folder, device=device)
+    if model_kind(folder) is None and model_kind(folder/'best') == 'melception': return load_model(folder/'best', device)   # a training run
     raise FileNotFoundError(f'{folder}: no Melception (a melception model folder, a model set holding one, or a training run)')
 
 # %% ../nbs/11_evaluate.ipynb #28834321
@@ -452,15 +451,16 @@ def _on(device, batch:dict) -> dict:
 def load_sampler(models, # a model set (codebook + transformer folders), a transformer model folder or a training checkpoint
                  top_k:int=None, temperature:float=1., device='cpu') -> ModelSampler:
     "The transformer in `models` as a sampler of decoded spectrograms, with what it reads and the settings to record."
-    from vgsg.pipeline import ModelSet, model_kind, model_folders
-    from vgsg.train_transformer import load_transformer, codebook_of, transformer_sampler
+    from vgsg.pipeline import ModelSet
+    from vgsg.core.models import model_kind, model_folders
+    from vgsg.train_transformer import codebook_of, transformer_sampler
     from vgsg.features import CROP_LEN
     folder = Path(models)
     if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such model folder')
     if model_kind(folder) is None and model_folders(folder):   # a model set
         ms = ModelSet.from_folder(folder, device, 'griffin-lim')
         gpt, vq = ms.transformer, ms.codebook
-    else: gpt, vq = load_transformer(folder, device), codebook_of(folder, device)
+    else: gpt, vq = load_model(folder, device), codebook_of(folder, device)
     cond = gpt.cfg.cond
     feats = _features_of(gpt, folder) if cond in ('feats', 'feats_class', 'aligned') else None
     n_feats = CROP_LEN if cond == 'aligned' else gpt.cfg.n_feats if feats else 1

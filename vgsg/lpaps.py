@@ -14,9 +14,9 @@ from torch import Tensor
 from .core.io import save_weights, load_weights, atomic_write
 
 # %% auto #0
-__all__ = ['vggishish16', 'tiny_vggishish', 'VGGishishConfig', 'make_features', 'VGGishish', 'load_vggishish', 'save_vggishish',
-           'read_mel_stats', 'write_mel_stats', 'ScalingLayer', 'UntrainedBackboneError', 'slice_bounds',
-           'VGGishishSlices', 'NetLinLayer', 'normalize_channels', 'LPAPS']
+__all__ = ['vggishish16', 'tiny_vggishish', 'VGGishishConfig', 'make_features', 'VGGishish', 'classifier_info',
+           'classifier_stats', 'ScalingLayer', 'UntrainedBackboneError', 'slice_bounds', 'VGGishishSlices',
+           'NetLinLayer', 'normalize_channels', 'LPAPS']
 
 # %% ../nbs/05_lpaps.ipynb #c1c56316
 @dataclass(frozen=True)
@@ -78,33 +78,22 @@ class VGGishish(nn.Module):
             raise ValueError(f"VGGishish expects (B, H, W) or (B, {self.cfg.in_channels}, H, W), got {tuple(x.shape)}")
         return self.classifier(self.avgpool(self.features(x)).flatten(1))
 
-from .core.models import register_model_kind
+from .core.models import register_model_kind, load_model, save_model
 register_model_kind('vggishish', VGGishishConfig, VGGishish)
 
 # %% ../nbs/05_lpaps.ipynb #625f6de6
-def load_vggishish(path, cfg:VGGishishConfig=vggishish16, trusted:bool=False)->VGGishish:
-    "A `VGGishish` with the weights in `path` (strict), flagged as trained."
-    return load_weights(VGGishish(cfg), path, trusted=trusted).mark_trained()
+def classifier_info(mean:Tensor, std:Tensor, # per-mel-bin statistics the classifier was trained with ([0, 1] domain)
+                    **extra) -> dict:
+    "A classifier model folder's `info`: its mel statistics as plain lists (and anything in `extra`)."
+    return dict(mel_mean=[float(v) for v in torch.as_tensor(mean).flatten()], mel_std=[float(v) for v in torch.as_tensor(std).flatten()], **extra)
 
-def save_vggishish(m:VGGishish, path, half:bool=False):
-    "Write the classifier's weights to a safetensors file (atomically)."
-    save_weights(m, path, half)
+def classifier_stats(net:VGGishish) -> tuple:
+    "(mean, std) float32 tensors from the `info` of a classifier loaded with `load_model`."
+    info = getattr(net, 'info', None) or {}
+    if 'mel_mean' not in info or 'mel_std' not in info: raise ValueError('this VGGish-ish folder records no mel statistics (info.mel_mean / info.mel_std)')
+    return tuple(torch.tensor(info[k], dtype=torch.float32) for k in ('mel_mean', 'mel_std'))
 
 # %% ../nbs/05_lpaps.ipynb #1468fb71
-def read_mel_stats(path)->tuple:
-    "(means, stds) float32 tensors from a text file of per-mel-bin `mean std` rows (the original's format)."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"mel statistics file not found: {path}")
-    try: a = np.loadtxt(path, dtype=np.float32, ndmin=2)
-    except ValueError as e: raise ValueError(f"{path}: expected rows of 'mean std' numbers ({e})") from e
-    if a.shape[1] != 2: raise ValueError(f"{path}: expected 2 columns (mean std), got {a.shape[1]}")
-    return torch.from_numpy(a[:, 0].copy()), torch.from_numpy(a[:, 1].copy())
-
-def write_mel_stats(path, mean, std) -> Path:
-    "Write per-mel-bin statistics as `mean std` rows (the original's format), atomically; 9 digits give back the float32s exactly."
-    rows = ''.join(f'{m:.9g} {s:.9g}\n' for m, s in zip(np.asarray(mean, np.float32), np.asarray(std, np.float32)))
-    return atomic_write(path, lambda p: Path(p).write_text(rows))
-
 class ScalingLayer(nn.Module):
     "Per-mel-bin standardisation of [-1, 1] spectrograms with [0, 1]-domain statistics."
     def __init__(self, n_mels:int=80, mean:Tensor|None=None, std:Tensor|None=None):
@@ -165,17 +154,18 @@ def normalize_channels(x:Tensor, eps:float=1e-10)->Tensor:
 # %% ../nbs/05_lpaps.ipynb #b1d141fd
 class LPAPS(nn.Module):
     "Learned Perceptual Audio Patch Similarity: `(x, x̂)` in [-1, 1], `(B, 1, F, T)` → `(B, 1, 1, 1)`."
-    def __init__(self, backbone:VGGishish|str|Path, # a trained VGGishish, or the path of its weights
+    def __init__(self, backbone:VGGishish|str|Path, # a trained VGGishish, or its model folder (statistics from its info)
                  mel_mean:Tensor|None=None, mel_std:Tensor|None=None, # per-bin stats the backbone was trained with ([0, 1] domain)
                  n_mels:int=80, lin_init:str='ones', # 'ones' (equal channel weights) or 'random' (as the original)
-                 backbone_cfg:VGGishishConfig=vggishish16, # layout, when `backbone` is a path
+
                  allow_untrained:bool=False): # run on an untrained backbone anyway (tests, ablations)
         super().__init__()
-        if isinstance(backbone, (str, Path)): backbone = load_vggishish(backbone, backbone_cfg)
+        if isinstance(backbone, (str, Path)): backbone = load_model(backbone)
+        if mel_mean is None and 'mel_mean' in (getattr(backbone, 'info', None) or {}): mel_mean, mel_std = classifier_stats(backbone)
         if not isinstance(backbone, VGGishish): raise TypeError(f"LPAPS: backbone must be a VGGishish or a weights path, got {type(backbone).__name__}")
         if not backbone.trained and not allow_untrained:
             raise UntrainedBackboneError("LPAPS: the VGGish-ish backbone is untrained, so the loss would compare random features "
-                "(the original release's bug). Load trained weights (LPAPS(path) / load_vggishish / .mark_trained()) "
+                "(the original release's bug). Load trained weights (LPAPS(folder) / load_model / .mark_trained()) "
                 "or pass allow_untrained=True if that is really what you want.")
         if lin_init not in ('ones', 'random'): raise ValueError(f"LPAPS: lin_init must be 'ones' or 'random', got {lin_init!r}")
         self.backbone_trained = backbone.trained

@@ -5,6 +5,7 @@
 # %% ../nbs/09_train.ipynb #eacdf599
 from __future__ import annotations
 import csv, errno, io, json, math, os, random, re, shutil, signal, time
+import yaml
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -14,17 +15,19 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
-from .core.safety import load_torch, UntrustedFileError
+from .core.safety import load_torch, read_yaml, UntrustedFileError
 from .core.dist import world_size, rank, is_main, init_distributed, seed_everything, rng_state, set_rng_state
 from .core.config import config_section
+from .core.models import model_meta, load_model, save_model
 from .core.training import EarlyStopping
 try: import fcntl   # POSIX file locks; without it (Windows) run folders are not locked
 except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['LOG_HEADER', 'TASKS', 'unwrap', 'state_for_safetensors', 'save_checkpoint', 'find_checkpoint', 'recover_checkpoint',
-           'load_checkpoint', 'checkpoint_step', 'TrainTask', 'to_device', 'lock_folder', 'truncate_log', 'TrainConfig',
-           'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data', 'register_task', 'train_config', 'train']
+           'load_checkpoint', 'run_config', 'export_checkpoint', 'checkpoint_step', 'TrainTask', 'to_device',
+           'lock_folder', 'truncate_log', 'TrainConfig', 'ResumableSampler', 'Trainer', 'LineFitTask', 'line_data',
+           'register_task', 'train_config', 'train']
 
 # %% ../nbs/09_train.ipynb #e70b2056
 _CRASHES = {}
@@ -96,7 +99,7 @@ def state_for_safetensors(module:nn.Module) -> dict:
     "A module's state dict as contiguous tensors without shared storage (what safetensors needs)."
     return {k: v.detach().contiguous().clone() for k, v in unwrap(module).state_dict().items()}
 
-def _write_folder(tmp:Path, modules:dict, optimizers:dict|None, state:dict):
+def _write_folder(tmp:Path, modules:dict, optimizers:dict|None, state:dict, model:str|None=None, info:dict|None=None):
     "Write a whole checkpoint into the new folder `tmp`: module files first, then trainer.pt, whose presence marks it complete."
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
     _crash_point('save:begin')
@@ -105,6 +108,9 @@ def _write_folder(tmp:Path, modules:dict, optimizers:dict|None, state:dict):
         p = tmp/f'{name}.safetensors'
         save_file(state_for_safetensors(m), str(p)); _fsync(p)
         sizes[p.name] = p.stat().st_size
+    if model is not None:   # the model folder's config.yaml: the checkpoint loads with load_model
+        meta = model_meta(unwrap(modules[model]), info, weights=f'{model}.safetensors')
+        (tmp/'config.yaml').write_text(yaml.safe_dump(meta, sort_keys=False)); _fsync(tmp/'config.yaml')
     _crash_point('save:files')
     opts = {k: o.state_dict() for k, o in (optimizers or {}).items()}
     _write_durably(tmp/'trainer.pt', lambda f: torch.save(dict(optimizers=opts, files=sizes, **state), f))
@@ -121,13 +127,15 @@ def _swap(new:Path, folder:Path, old:Path):
 def save_checkpoint(folder, # the checkpoint folder to (re)write
                     modules:dict, # name -> nn.Module
                     optimizers:dict|None=None, # name -> torch.optim.Optimizer
+                    model:str|None=None, # the name of the module that is the trained model: the folder gets its config.yaml
+                    info:dict|None=None, # the model's info (classes, features...) for that config.yaml
                     **state # anything else plain: step, best score, config, rng states...
                    ) -> Path:
     "Write modules (safetensors), optimiser states and `state` to `folder`, atomically and durably."
     folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
     recover_checkpoint(folder)   # a copy that a killed save left hidden goes back in place first
     tmp, old = (folder.with_name(f'.{folder.name}.{kind}{os.getpid()}') for kind in ('tmp', 'old'))
-    try: _write_folder(tmp, modules, optimizers, state)
+    try: _write_folder(tmp, modules, optimizers, state, model, info)
     except Exception as e:
         err = _write_error(folder, e) if _is_write_error(e) else e   # asks the disk before the partial copy goes
         shutil.rmtree(tmp, ignore_errors=True)
@@ -198,6 +206,25 @@ def load_checkpoint(folder, # a folder written by `save_checkpoint`
     for name, o in (optimizers or {}).items(): o.load_state_dict(state['optimizers'][name])
     return {k: v for k, v in state.items() if k not in ('optimizers', 'files')}
 
+def run_config(folder # a run folder (out_dir) or one of its checkpoint folders
+              ) -> dict:
+    "The config a run was trained with: its config.yaml (a checkpoint's own config.yaml is its model's, so one level up)."
+    folder = Path(folder)
+    p = folder.parent/'config.yaml' if (folder/'trainer.pt').exists() else folder/'config.yaml'
+    if not p.exists(): raise FileNotFoundError(f'{p}: not a training run (no config.yaml)')
+    return read_yaml(p) or {}
+
+def export_checkpoint(ckpt, # a checkpoint folder of a run (e.g. runs/x/best): a model folder for the task's model
+                      out, # the model folder to write
+                      card:str|None=None, # MODEL_CARD.md text
+                      info:dict|None=None, # facts to add to the checkpoint's `info` (metrics, data, codebook...)
+                      half:bool=True # fp16 weights (the bundled format)
+                     ) -> Path:
+    "Write the model of a training checkpoint as a model folder for users: its weights (fp16), config, info and card."
+    src = find_checkpoint(ckpt) or Path(ckpt)
+    model = load_model(src)
+    return save_model(out, model, {**model.info, **(info or {})}, card, half)
+
 def checkpoint_step(folder) -> int:
     "The training step a checkpoint folder (or its complete hidden copy) was saved at."
     folder = Path(folder); src = find_checkpoint(folder)
@@ -208,6 +235,7 @@ def checkpoint_step(folder) -> int:
 class TrainTask:
     "Base class for what `Trainer` trains; subclasses set module attributes and the four methods below."
     module_names:tuple = ()  # attributes holding the nn.Modules to train, move, wrap and checkpoint
+    model_name:str|None = None   # the one of them that is the trained model: each checkpoint is then a model folder for it
 
     optimizers:dict = {}     # set by the trainer from `configure_optimizers()`
     precision:str = 'fp32'   # set by the trainer
@@ -218,6 +246,7 @@ class TrainTask:
         return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.precision == 'bf16')
 
     def modules(self) -> dict: return {n: getattr(self, n) for n in self.module_names}
+    def model_info(self) -> dict: return {}   # what the checkpoint's config.yaml records as `info`
     def configure_optimizers(self) -> dict: raise NotImplementedError
     def training_step(self, batch, step:int) -> dict: raise NotImplementedError
     def validation_step(self, batch) -> dict: return {}
@@ -349,7 +378,8 @@ class Trainer:
         if world_size() > 1: states = [None] * world_size(); dist.all_gather_object(states, rng_state())
         if not is_main(): return None
         if (self.out/'log.csv').exists(): _fsync(self.out/'log.csv')   # the log is on the disk before the checkpoint it matches
-        return save_checkpoint(self.out/name, self.task.modules(), self.optimizers, step=self.step, rng=states[0], rng_ranks=states,
+        return save_checkpoint(self.out/name, self.task.modules(), self.optimizers, self.task.model_name, self.task.model_info(),
+                               step=self.step, rng=states[0], rng_ranks=states,
                                best=self.stopper.best, bad_checks=self.stopper.bad_checks, config=asdict(self.cfg))
 
     def restore(self, name:str='last') -> bool:

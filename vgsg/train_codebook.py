@@ -15,20 +15,21 @@ import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
 from .core.io import atomic_write, save_figure
-from .audio import from_model, mel_to_magnitude, mel_stats, N_MELS
+from .audio import from_model, mel_to_magnitude, mel_stats, N_MELS, read_mel_stats, write_mel_stats, cached_mel_stats
 from .vqgan import (VQGANConfig, LossConfig, VQModel, CodebookLoss, CodeUsage, vggsound_codebook, vas_codebook,
                         tiny_codebook)
 from .core.io import save_weights, load_weights
-from .lpaps import VGGishish, VGGishishConfig, LPAPS, ScalingLayer, vggishish16, tiny_vggishish, read_mel_stats, write_mel_stats
-from .train import TrainTask, register_task, train_config, unwrap
+from .lpaps import VGGishish, VGGishishConfig, LPAPS, ScalingLayer, vggishish16, tiny_vggishish, classifier_info, classifier_stats
+from .core.models import load_model
+from .train import TrainTask, register_task, train_config, unwrap, export_checkpoint
 from .core.dist import is_main, world_size, seed_everything
 from .core.training import topk_accuracy
 
 # %% auto #0
 __all__ = ['PRESETS', 'VGG_TRAIN_KEYS', 'LPAPS_KEYS', 'CODEBOOK_TRAIN_KEYS', 'from_section', 'scaled_lr', 'spectrogram_dataset',
-           'train_valid', 'spec_batch', 'VGGishishTask', 'build_vggishish', 'checkpoint_config', 'load_classifier',
-           'evaluate_classifier', 'make_lpaps', 'mel_spectral_convergence', 'plot_reconstructions', 'CodebookTask',
-           'build_codebook', 'config_models', 'export_model', 'load_codebook', 'evaluate_codebook']
+           'train_valid', 'spec_batch', 'VGGishishTask', 'build_vggishish', 'evaluate_classifier', 'make_lpaps',
+           'mel_spectral_convergence', 'plot_reconstructions', 'CodebookTask', 'build_codebook', 'config_models',
+           'evaluate_codebook']
 
 # %% ../nbs/09a_train_codebook.ipynb #5f235cb9
 PRESETS = dict(vggsound_codebook=vggsound_codebook, vas_codebook=vas_codebook, tiny_codebook=tiny_codebook,
@@ -81,6 +82,7 @@ def spec_batch(batch:dict) -> Tensor:
 class VGGishishTask(TrainTask):
     "Cross-entropy training of the VGGish-ish classifier on standardised spectrograms."
     module_names = ('vggishish', 'scaling')
+    model_name = 'vggishish'
     def __init__(self, cfg:VGGishishConfig, mean:Tensor, std:Tensor, # layout; per-mel-bin stats ([0, 1] domain)
                  lr:float=3e-4, betas:tuple=(0.9, 0.999), weight_decay:float=0.):
         self.vggishish, self.scaling = VGGishish(cfg), ScalingLayer(len(mean), mean, std)
@@ -88,6 +90,11 @@ class VGGishishTask(TrainTask):
 
     def configure_optimizers(self):
         return dict(opt=torch.optim.Adam(self.vggishish.parameters(), self.lr, betas=self.betas, weight_decay=self.weight_decay))
+
+    def model_info(self) -> dict:
+        "The statistics the classifier standardises with, for its checkpoints' config.yaml."
+        sc = unwrap(self.scaling)
+        return classifier_info((sc.shift.float().cpu() + 1) / 2, sc.scale.float().cpu() / 2)
 
     def logits(self, batch) -> Tensor:
         with self.autocast(): return self.vggishish(self.scaling(spec_batch(batch))).float()
@@ -107,13 +114,10 @@ class VGGishishTask(TrainTask):
 VGG_TRAIN_KEYS = ('learning_rate', 'betas', 'weight_decay')
 
 def _stats_for(cfg:dict, train_ds, out_dir:Path) -> tuple:
-    "Per-bin statistics from data.mel_stats, an earlier run's mel_stats.txt, or the training set (then saved)."
+    "Per-bin statistics from data.mel_stats, else the run's mel_stats.txt (computed on the training set the first time)."
     data = cfg.get('data', {})
-    path = data.get('mel_stats') or (out_dir/'mel_stats.txt' if (out_dir/'mel_stats.txt').exists() else None)
-    if path: return read_mel_stats(path)
-    mean, std = map(torch.from_numpy, mel_stats(train_ds, data.get('stats_how', 'clip'), data.get('stats_items') or None, min_std=1e-4))
-    if is_main(): write_mel_stats(out_dir/'mel_stats.txt', mean, std)
-    return mean, std
+    return cached_mel_stats(train_ds, data.get('mel_stats') or out_dir/'mel_stats.txt', how=data.get('stats_how', 'clip'),
+                            max_items=data.get('stats_items') or None, min_std=1e-4)
 
 @register_task('vggishish')
 def build_vggishish(cfg:dict) -> tuple:
@@ -129,24 +133,6 @@ def build_vggishish(cfg:dict) -> tuple:
     task = VGGishishTask(vcfg, mean, std, model.get('learning_rate', 3e-4), model.get('betas', (0.9, 0.999)),
                          model.get('weight_decay', 0.))
     return task, train_ds, valid_ds
-
-# %% ../nbs/09a_train_codebook.ipynb #ea8213a9
-def checkpoint_config(folder:Path) -> dict:
-    "The config.yaml of a model folder or of the run that wrote a checkpoint folder."
-    from vgsg.core.safety import read_yaml
-    for p in (folder/'config.yaml', folder.parent/'config.yaml'):
-        if p.exists(): return read_yaml(p) or {}
-    raise FileNotFoundError(f'{folder}: no config.yaml in the folder or its parent')
-
-def load_classifier(path) -> tuple:
-    "(trained VGGishish, mel means, mel stds) from a `vggishish` checkpoint or model folder."
-    from safetensors.torch import load_file
-    folder = Path(path)
-    if not (folder/'vggishish.safetensors').exists(): raise FileNotFoundError(f'{folder}: no vggishish.safetensors (not a vggishish checkpoint)')
-    cfg = from_section(VGGishishConfig, checkpoint_config(folder).get('model'), VGG_TRAIN_KEYS)
-    net = load_weights(VGGishish(cfg), folder/'vggishish.safetensors').mark_trained()
-    sc = load_file(str(folder/'scaling.safetensors'))
-    return net, ((sc['shift'].float() + 1) / 2).flatten(), (sc['scale'].float() / 2).flatten()
 
 # %% ../nbs/09a_train_codebook.ipynb #1e940e18
 @torch.no_grad()
@@ -166,9 +152,7 @@ def make_lpaps(loss:dict) -> LPAPS|None:
     "The perceptual loss a `loss` config section asks for (None when `perceptual_weight` is 0)."
     if loss.get('perceptual_weight', LossConfig.perceptual_weight) == 0: return None
     lin = loss.get('lpaps_lin_init', 'ones')
-    if loss.get('lpaps'):
-        net, mean, std = load_classifier(loss['lpaps'])
-        return LPAPS(net, mean, std, lin_init=lin)
+    if loss.get('lpaps'): return LPAPS(loss['lpaps'], lin_init=lin)   # a VGGish-ish model folder or checkpoint: weights and statistics
     if loss.get('allow_untrained', False):
         layout = loss.get('lpaps_model', 'vggishish16')
         cfg = PRESETS[layout] if isinstance(layout, str) else from_section(VGGishishConfig, layout)
@@ -204,6 +188,7 @@ def plot_reconstructions(x:Tensor, xrec:Tensor, # (n, 1, 80, T) or (n, 80, T) in
 class CodebookTask(TrainTask):
     "Spectrogram VQGAN training: autoencoder step, then discriminator step; validation with code usage and images."
     module_names = ('vqmodel', 'discriminator')
+    model_name = 'vqmodel'
     def __init__(self, model_cfg:VQGANConfig, loss_cfg:LossConfig,
                  perceptual:nn.Module|None=None, # a (frozen) LPAPS, needed when loss_cfg.perceptual_weight > 0
                  base_lr:float=4.5e-6, batch_size:int=8, # learning rate = base_lr × batch × processes ...
@@ -306,7 +291,7 @@ def build_codebook(cfg:dict) -> tuple:
     task = CodebookTask(from_section(VQGANConfig, model, CODEBOOK_TRAIN_KEYS), from_section(LossConfig, loss, LPAPS_KEYS),
                         make_lpaps(loss), model.get('base_learning_rate', 4.5e-6), tc.batch_size, model.get('learning_rate'),
                         model.get('betas', (0.5, 0.9)), tc.out_dir, valid_len=len(valid_ds))
-    if model.get('init_from'): task.vqmodel.load_state_dict(load_codebook(model['init_from']).state_dict())   # fine-tune a codebook
+    if model.get('init_from'): task.vqmodel.load_state_dict(load_model(model['init_from']).state_dict())   # fine-tune a codebook
     return task, train_ds, valid_ds
 
 # %% ../nbs/09a_train_codebook.ipynb #2cc3274d
@@ -319,31 +304,6 @@ def config_models(cfg:dict) -> dict:
                         discriminator=CodebookLoss(replace(loss, perceptual_weight=0.)).discriminator)
         model = {**cfg['model'], 'n_classes': cfg['model'].get('n_classes') or 8}
         return dict(vggishish=VGGishish(from_section(VGGishishConfig, model, VGG_TRAIN_KEYS)))
-
-# %% ../nbs/09a_train_codebook.ipynb #728caf5b
-def export_model(ckpt, # a checkpoint folder (e.g. runs/x/best)
-                 out, # the model folder to write
-                 modules:tuple, # the module files to keep, e.g. ('vqmodel',) or ('vggishish', 'scaling')
-                 card:str='', # MODEL_CARD.md text
-                 half:bool=True) -> Path:
-    "Copy a checkpoint's model weights (fp16 if `half`), its run config and a model card into `out`."
-    from safetensors.torch import load_file
-    import yaml
-    ckpt, out = Path(ckpt), Path(out)
-    for name in modules: save_weights(load_file(str(ckpt/f'{name}.safetensors')), out/f'{name}.safetensors', half)
-    text = yaml.safe_dump(checkpoint_config(ckpt), sort_keys=False)
-    atomic_write(out/'config.yaml', lambda p: Path(p).write_text(text))
-    if card: atomic_write(out/'MODEL_CARD.md', lambda p: Path(p).write_text(card))
-    return out
-
-def load_codebook(path) -> VQModel:
-    "A `VQModel` from a codebook model folder or checkpoint folder (weights + config.yaml), in eval mode."
-    folder = Path(path)
-    from vgsg.core.models import model_kind, load_model
-    if model_kind(folder) == 'codebook': return load_model(folder)   # a model folder (e.g. the bundled one)
-    if not (folder/'vqmodel.safetensors').exists(): raise FileNotFoundError(f'{folder}: no vqmodel.safetensors (not a codebook checkpoint)')
-    cfg = from_section(VQGANConfig, checkpoint_config(folder).get('model'), CODEBOOK_TRAIN_KEYS)
-    return load_weights(VQModel(cfg), folder/'vqmodel.safetensors').eval()
 
 # %% ../nbs/09a_train_codebook.ipynb #a0e472ab
 @torch.no_grad()

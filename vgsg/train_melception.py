@@ -10,18 +10,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from .audio import from_model, mel_stats
+from .audio import from_model, cached_mel_stats, read_mel_stats
 from .core.io import bundled, data_dir
-from .lpaps import read_mel_stats, write_mel_stats
 from .melception import (Melception, MelceptionConfig, melception_loss, melception_optimizer,
-                             evaluate_melception, save_melception, load_melception, n_params)
+                             evaluate_melception, n_params)
 from .core.training import topk_accuracy
-from .train import TrainTask, register_task, load_checkpoint, train as run_training
+from .core.models import load_model, save_model
+from .train import TrainTask, register_task, load_checkpoint, run_config, export_checkpoint, train as run_training
 
 # %% auto #0
-__all__ = ['BUNDLED_MELCEPTION', 'MelLabels', 'melception_split', 'train_stats', 'TrainableMelception', 'MelceptionTask',
-           'build_melception', 'run_config', 'load_run', 'export_melception', 'evaluate_run', 'load_bundled_melception',
-           'valid_history', 'bundle_melception']
+__all__ = ['BUNDLED_MELCEPTION', 'MelLabels', 'melception_split', 'TrainableMelception', 'MelceptionTask', 'build_melception',
+           'evaluate_run', 'valid_history', 'bundle_melception']
 
 # %% ../nbs/09d_train_melception.ipynb #9ac2fe2e
 class MelLabels(Dataset):
@@ -50,14 +49,6 @@ def melception_split(data:dict, # the `data:` section: kind, root (+ labels for 
     if len(ds) == 0: raise ValueError(f'{kind} data at {root}: split {split!r} is empty')
     return MelLabels(ds)
 
-# %% ../nbs/09d_train_melception.ipynb #a0dd00f8
-def train_stats(train_ds:Dataset, path=None) -> tuple:
-    "Statistics from `path` if it exists, else `mel_stats(train_ds)` (written to `path` when given), as float32 tensors."
-    if path is not None and Path(path).exists(): return read_mel_stats(path)
-    mean, std = map(torch.from_numpy, mel_stats(train_ds))
-    if path is not None: write_mel_stats(path, mean, std)
-    return mean, std
-
 # %% ../nbs/09d_train_melception.ipynb #adbdcc56
 class TrainableMelception(Melception):
     "A Melception whose `forward(x, aux=True)` also returns the auxiliary logits (so DDP sees the training forward)."
@@ -71,6 +62,7 @@ class _ThroughForward:
 class MelceptionTask(TrainTask):
     "Train a Melception with `melception_loss` and `melception_optimizer`; validate loss, top-1 and top-5."
     module_names = ('model',)
+    model_name = 'model'
     def __init__(self, model:TrainableMelception, lr:float=3e-4, betas=(0.9, 0.999), weight_decay:float=1e-4,
                  aux_weight:float=0.4):
         self.model, self.lr, self.betas, self.weight_decay, self.aux_weight = model, lr, tuple(betas), weight_decay, aux_weight
@@ -106,39 +98,16 @@ def build_melception(cfg:dict) -> tuple:
     if classes is not None and len(classes) > mcfg.n_classes:
         raise ValueError(f'model.n_classes = {mcfg.n_classes} but the data has {len(classes)} classes')
     model = TrainableMelception(mcfg)
-    model.set_stats(*train_stats(train_ds, data.get('stats_file')))
+    model.set_stats(*cached_mel_stats(train_ds, data.get('stats_file')))
     return MelceptionTask(model, **cfg.get('optim', {})), train_ds, valid_ds
 
 # %% ../nbs/09d_train_melception.ipynb #16f488e2
-def run_config(run_dir) -> dict:
-    "The config a run was trained with (its `config.yaml`)."
-    from vgsg.core.safety import read_yaml
-    p = Path(run_dir)/'config.yaml'
-    if not p.exists(): raise FileNotFoundError(f'{p}: not a training run (no config.yaml)')
-    return read_yaml(p)
-
-def load_run(run_dir, which:str='best', device='cpu') -> Melception:
-    "The Melception of a run's `best` or `last` checkpoint, float32, in eval mode."
-    cfg = run_config(run_dir)
-    model = Melception(MelceptionConfig(**cfg.get('model', {})))
-    load_checkpoint(Path(run_dir)/which, {'model': model})
-    return model.to(device).eval()
-
-def export_melception(run_dir, path, which:str='best', half:bool=True) -> Path:
-    "Write a run's checkpoint as one safetensors Melception (fp16 by default)."
-    return save_melception(load_run(run_dir, which), path, half=half)
-
 def evaluate_run(model:Melception, data:dict, split:str='test', bs:int=32) -> dict:
     "Loss, top-1, top-5, mAP and mAUC of `model` on one split of the config's data."
     return dict(split=split, **evaluate_melception(model, melception_split(data, split), bs=bs))
 
 # %% ../nbs/09d_train_melception.ipynb #8ef63813
-BUNDLED_MELCEPTION = 'models/melception_small'   # a model folder (vgsg.pipeline.save_model)
-
-def load_bundled_melception(device='cpu') -> Melception:
-    "The small Melception trained on the synthetic dataset (float32, eval mode); `.info` has classes and metrics."
-    from vgsg.core.models import load_model
-    return load_model(bundled(BUNDLED_MELCEPTION), device)
+BUNDLED_MELCEPTION = 'models/melception_small'   # a model folder (vgsg.core.models)
 
 # %% ../nbs/09d_train_melception.ipynb #02820cff
 def valid_history(run_dir) -> str:
@@ -165,7 +134,7 @@ def _card(cfg:dict, metrics:dict, steps:int, n_par:int, sizes:dict, commands:lis
         f'paper §3.4, supplement §6.1.6) trained on {what} so that FID, MKL, ISc and KID',
         'can be computed for models trained on that dataset. It is **not** the paper\'s VGGSound Melception.', '',
         '## Model', f'- `MelceptionConfig`: `{json.dumps(cfg["model"])}`; {n_par:,} parameters (auxiliary head included);',
-        '  weights stored in fp16 (`model.safetensors`, loaded as float32 by `load_bundled_melception()`).',
+        '  weights stored in fp16 (`model.safetensors`, loaded as float32 by `load_model(folder)`).',
         '- Per-mel-bin statistics computed on the training split (in the file as `mel_mean`, `mel_std`).', '',
         '## Data', *source,
         f'- Split sizes (clips): {json.dumps(sizes)}.', '',
@@ -183,10 +152,9 @@ def bundle_melception(run_dir, # a finished `vgsg train melception` run
                       notes:str='', # anything else the model card should say (hardware, time)
                       split:str='test') -> dict:
     "Export a run's best checkpoint as an fp16 model folder (config, metrics, MODEL_CARD.md); returns the test metrics."
-    from vgsg.core.models import save_model, load_model
     out = Path(out_dir) if out_dir is not None else data_dir()/'models'/'melception_small'
     cfg = run_config(run_dir)
-    save_model(out, load_run(run_dir, 'best'), half=True)
+    export_checkpoint(Path(run_dir)/'best', out)
     model = load_model(out)                       # score what users get: the fp16 weights
     metrics = evaluate_run(model, cfg['data'], split)
     steps = int(load_checkpoint(Path(run_dir)/'best', {})['step'])

@@ -21,14 +21,15 @@ from .vqgan import VQModel, grid_to_seq, seq_to_grid
 from .sample import sample
 from .train import TrainTask, register_task, train_config, unwrap, load_checkpoint
 from .core.dist import seed_everything, init_distributed, is_main, world_size
-from .train_codebook import load_codebook, export_model, scaled_lr, checkpoint_config
+from .core.models import load_model, model_kind, read_model_config
+from .train_codebook import scaled_lr
+from .train import run_config
 
 # %% auto #0
 __all__ = ['GPT_PRESETS', 'OPTIM_KEYS', 'BUNDLED_TRANSFORMER', 'gpt_config', 'learning_rate', 'frozen_codebook', 'codes_of',
            'encode_codes', 'codebook_hash', 'read_code_cache', 'write_code_cache', 'cached_codes', 'feature_dataset',
            'feat_dim', 'CodesDataset', 'batch_condition', 'TransformerTask', 'transformer_data', 'build_transformer',
-           'load_transformer', 'codebook_of', 'load_bundled_transformer', 'decode_codes', 'transformer_sampler',
-           'bundle_transformer']
+           'codebook_of', 'decode_codes', 'transformer_sampler']
 
 # %% ../nbs/09b_train_transformer.ipynb #da6345ef
 GPT_PRESETS = dict(paper=GPTConfig(), tiny=tiny_config())
@@ -54,10 +55,10 @@ def learning_rate(model:dict, batch_size:int, n_gpus:int=1) -> float:
     return scaled_lr(float(model.get('base_learning_rate', 5e-6)), batch_size, n_gpus)
 
 # %% ../nbs/09b_train_transformer.ipynb #003f6c0b
-def frozen_codebook(path, # a codebook model folder or checkpoint folder (vqmodel.safetensors + config.yaml)
+def frozen_codebook(path, # a codebook model folder (a bundled one, an export, or a run's checkpoint)
                     device='cpu') -> VQModel:
     "The codebook at `path` in eval mode with gradients switched off."
-    vq = load_codebook(path).to(device).eval()
+    vq = load_model(path, device)
     return vq.requires_grad_(False)
 
 @torch.no_grad()
@@ -192,6 +193,7 @@ def batch_condition(cfg:GPTConfig, batch:dict) -> tuple:
 class TransformerTask(TrainTask):
     "Cross-entropy training of the conditional GPT on the codes of a frozen codebook"
     module_names = ('gpt',)
+    model_name = 'gpt'
     def __init__(self, cfg:GPTConfig, codebook:VQModel|None=None, # needed only for batches without 'codes'
                  lr:float=3.2e-4, weight_decay:float=0.01, betas:tuple=(0.9, 0.95)):
         self.gpt, self.codebook = GPT(cfg), codebook
@@ -260,40 +262,22 @@ def build_transformer(cfg:dict) -> tuple:
     task = TransformerTask(gcfg, None if cfg.get('data', {}).get('precompute_codes', True) else vq,
                            learning_rate(model, tc.batch_size, world_size()), model.get('weight_decay', 0.01),
                            model.get('betas', (0.9, 0.95)))
-    if model.get('init_from'): task.gpt.load_state_dict(load_transformer(model['init_from']).state_dict())   # fine-tune a transformer
+    if model.get('init_from'): task.gpt.load_state_dict(load_model(model['init_from']).state_dict())   # fine-tune a transformer
     return task, train_ds, valid_ds
 
 # %% ../nbs/09b_train_transformer.ipynb #6df8ed94
 BUNDLED_TRANSFORMER = 'models/transformer_small'
 
-def load_transformer(path, device='cpu') -> GPT:
-    "A trained GPT (float32, eval mode) from a `transformer` checkpoint or model folder"
-    from vgsg.core.io import load_weights
-    folder = Path(path)
-    from vgsg.core.models import model_kind, load_model
-    if model_kind(folder) == 'transformer': return load_model(folder, device)   # a model folder (e.g. the bundled one)
-    if not (folder/'gpt.safetensors').exists(): raise FileNotFoundError(f'{folder}: no gpt.safetensors (not a transformer checkpoint)')
-    cfg = gpt_config(checkpoint_config(folder).get('model'))
-    return load_weights(GPT(cfg), folder/'gpt.safetensors').float().to(device).eval()
-
 def codebook_of(path, device='cpu') -> VQModel:
-    "The frozen codebook a transformer checkpoint or model folder was trained with (its config's `codebook.path`)"
+    "The frozen codebook of a transformer model folder (its `info.codebook`, beside it) or checkpoint (its run's `codebook.path`)"
     folder = Path(path)
-    from vgsg.core.models import model_kind, read_model_config
-    if model_kind(folder) == 'transformer':   # a model set: the codebook its info names, beside it
-        name = (read_model_config(folder).get('info') or {}).get('codebook')
-        if not name: raise ValueError(f'{folder}/config.yaml: info.codebook does not name the codebook folder')
-        return frozen_codebook(folder.parent/name, device)
-    p = Path(checkpoint_config(folder)['codebook']['path'])
-    for c in (folder/p, p, data_dir()/p):  # beside the model (a bundle's codebook/), from here (runs), in the data folder
-        if (c/'vqmodel.safetensors').exists(): return frozen_codebook(c, device)
+    name = (read_model_config(folder).get('info') or {}).get('codebook') if model_kind(folder) else None
+    if name: return frozen_codebook(folder.parent/name, device)   # a model set: the codebook folder beside the transformer
+    if not (folder/'trainer.pt').exists(): raise ValueError(f'{folder}/config.yaml: info.codebook does not name the codebook folder')
+    p = Path(run_config(folder)['codebook']['path'])
+    for c in (p, data_dir()/p):  # from here (runs), in the data folder
+        if model_kind(c) == 'codebook': return frozen_codebook(c, device)
     return frozen_codebook(p, device)
-
-def load_bundled_transformer(device='cpu', with_codebook:bool=False):
-    "The small 5-feature transformer trained on the synthetic dataset (and its codebook if `with_codebook`)"
-    folder = bundled(BUNDLED_TRANSFORMER)
-    gpt = load_transformer(folder, device)
-    return (gpt, codebook_of(folder, device)) if with_codebook else gpt
 
 # %% ../nbs/09b_train_transformer.ipynb #a6acab4d
 @torch.no_grad()
@@ -311,19 +295,3 @@ def transformer_sampler(gpt:GPT, vq:VQModel, top_k:int|None=None, temperature:fl
         codes = sample(gpt, feats=feats, cls=cls, n_samples=n, top_k=top_k, temperature=temperature, batch=len(batch['target']))
         return decode_codes(vq, codes)
     return sampler
-
-# %% ../nbs/09b_train_transformer.ipynb #f8154992
-def bundle_transformer(ckpt, # a checkpoint folder, e.g. runs/transformer_small/best
-                       out=None, # default: the bundled models/transformer_small
-                       card:str='', # MODEL_CARD.md text
-                       codebook_path:str|None=None, # record this codebook path instead (relative: to the bundle folder)
-                      ) -> Path:
-    "Export a transformer checkpoint as a small fp16 model folder"
-    import yaml
-    out = Path(out) if out is not None else data_dir()/BUNDLED_TRANSFORMER
-    export_model(ckpt, out, ('gpt',), card, half=True)
-    if codebook_path is not None:
-        cfg = read_yaml(out/'config.yaml')
-        cfg['codebook']['path'] = codebook_path
-        atomic_write(out/'config.yaml', lambda p: Path(p).write_text(yaml.safe_dump(cfg, sort_keys=False)))
-    return out

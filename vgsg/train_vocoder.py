@@ -14,11 +14,11 @@ from torch.utils.data import Dataset
 from .audio import SR, HOP, MelSpectrogram, save_wav, fix_length, show_spec, wav_to_mel
 from .core.io import atomic_write, save_figure, data_dir
 from .core.safety import read_yaml
+from .core.models import load_model, save_model
 from .vocoder import (MELGAN_PAPER, MelGANConfig, Generator, Discriminator, melgan_config, make_optimizers,
-                          train_step, bare, prepare_clips, random_windows, mel_l1, spectral_convergence,
-                          save_generator, load_generator)
+                          train_step, bare, prepare_clips, random_windows, mel_l1, spectral_convergence)
 from .core.io import count_params
-from .train import TrainTask, register_task, train_config, checkpoint_step
+from .train import TrainTask, register_task, train_config, checkpoint_step, export_checkpoint
 from .core.dist import seed_everything, is_main
 
 # %% auto #0
@@ -104,6 +104,7 @@ def plot_resynthesis(wavs, fakes, names:list, title:str=''):
 class VocoderTask(TrainTask):
     "MelGAN for the shared `Trainer`: per step a discriminator then a generator update; resynthesis validation."
     module_names = ('generator', 'discriminator')
+    model_name = 'generator'
     def __init__(self, cfg:MelGANConfig=MELGAN_PAPER,
                  out_dir=None, # where examples/ go (None: no examples)
                  n_examples:int=3, # validation clips written as audio examples
@@ -181,11 +182,10 @@ def bundle_vocoder(run, # a run folder of `vgsg train vocoder`
                    notes:str='' # extra text for the model card (data, how it was trained, how to reproduce, ...)
                   )->Path:
     "Write the run's generator as an fp16 model folder, with the run's log.csv and MODEL_CARD.md."
-    from vgsg.core.models import save_model
     run, out = Path(run), Path(out)
     step = checkpoint_step(run/ckpt)
     training = read_yaml(run/'config.yaml') if (run/'config.yaml').exists() else {}
-    save_model(out, load_generator(run/ckpt), dict(step=step, checkpoint=ckpt, training=training), half=True)
+    export_checkpoint(run/ckpt, out, info=dict(step=step, checkpoint=ckpt, training=training))
     if (run/'log.csv').exists(): atomic_write(out/'log.csv', lambda p: shutil.copyfile(run/'log.csv', p))
     write_model_card(out, notes)
     return out
@@ -207,7 +207,7 @@ def write_model_card(out, notes:str='')->Path:
     "MODEL_CARD.md of a bundled vocoder folder (and `info.quality` in its config.yaml, once measured)."
     import yaml
     out = Path(out)
-    meta, G = read_yaml(out/'config.yaml'), load_generator(out)
+    meta, G = read_yaml(out/'config.yaml'), load_model(out)
     info, q = meta.get('info') or {}, out/'vocoder_quality.csv'
     table = '(not measured yet: run benchmarks/vocoder_quality.py)'
     if q.exists():
@@ -219,8 +219,8 @@ def write_model_card(out, notes:str='')->Path:
     text = '\n'.join([
         f'# MelGAN vocoder `{out.name}`', '',
         "A MelGAN generator (Kumar et al. 2019; SpecVQGAN §3.3) that turns the paper's normalised 80-band log-mel",
-        'spectrogram (22.05 kHz, hop 256) into a waveform. Load it with `vgsg.vocoder.load_bundled_vocoder()`,',
-        f"`MelGANVocoder.from_file('{out}')` or as part of a `vgsg.pipeline.ModelSet`.", '',
+        'spectrogram (22.05 kHz, hop 256) into a waveform. Load it with `vgsg.core.models.load_model(folder)`,',
+        f"`MelGANVocoder.from_folder('{out}')` or as part of a `vgsg.pipeline.ModelSet`.", '',
         f'- generator: {count_params(G):,} parameters, stored in fp16 ({(out/"model.safetensors").stat().st_size / 2**20:.1f} MiB)',
         f"- trained for {info.get('step', '?'):,} steps (a discriminator and a generator update each); checkpoint `{info.get('checkpoint', '?')}`", '',
         '## Training config', '', '```yaml', yaml.safe_dump(info.get('training') or G.cfg.as_dict(), sort_keys=False).strip(), '```', '',

@@ -12,8 +12,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from safetensors.torch import save_file, load_file, safe_open
-from .core.safety import load_torch
 from .core.io import count_params  # one parameter counter for every model
 from .audio import SR, HOP, N_FFT, N_MELS, MelSpectrogram, griffin_lim, load_audio, check_waveform
 from .core.io import atomic_write, bundled
@@ -23,8 +21,8 @@ __all__ = ['MELGAN_PAPER', 'MELGAN_SMALL', 'MELGAN_TINY', 'MELGAN_PRESETS', 'BUN
            'WNConv1d', 'WNConvTranspose1d', 'fold_weight_norm', 'ResBlock', 'upsampler', 'Generator',
            'ScaleDiscriminator', 'Discriminator', 'd_hinge_loss', 'g_hinge_loss', 'feature_matching_loss',
            'peak_normalise', 'prepare_clips', 'random_windows', 'make_optimizers', 'bare', 'train_step',
-           'save_generator', 'load_generator', 'receptive_frames', 'as_mel_batch', 'vocode', 'Vocoder',
-           'GriffinLimVocoder', 'MelGANVocoder', 'load_bundled_vocoder', 'mel_l1', 'spectral_convergence']
+           'receptive_frames', 'as_mel_batch', 'vocode', 'Vocoder', 'GriffinLimVocoder', 'MelGANVocoder', 'mel_l1',
+           'spectral_convergence']
 
 # %% ../nbs/08_vocoder.ipynb #5c277aea
 @dataclass(frozen=True)
@@ -155,7 +153,7 @@ class Generator(nn.Module):
 
     def forward(self, mel:Tensor)->Tensor: return self.model(mel)
 
-from .core.models import register_model_kind
+from .core.models import register_model_kind, load_model, save_model
 register_model_kind('vocoder', MelGANConfig, Generator)
 
 # %% ../nbs/08_vocoder.ipynb #8168b29c
@@ -287,63 +285,6 @@ def train_step(G:nn.Module, D:nn.Module, opt_g, opt_d, # generator, discriminato
         with torch.no_grad(): logs['mel_l1'] = F.l1_loss(mel_fn(fake[:, 0].detach().float())[..., :mel.shape[-1]], mel).item()
     return logs
 
-# %% ../nbs/08_vocoder.ipynb #e5ea26d8
-def _meta(cfg:MelGANConfig, step:int)->dict: return {'config': json.dumps(cfg.as_dict()), 'step': str(step)}
-
-def _yaml_config(d:dict)->MelGANConfig:
-    "The MelGAN layout in a parsed config.yaml: a model folder's (`kind: vocoder`) or a training run's (`model:`)."
-    if 'kind' in d:
-        if d['kind'] != 'vocoder': raise ValueError(f"holds a {d['kind']}, not a vocoder")
-        known = set(MelGANConfig.__dataclass_fields__)
-        return MelGANConfig(**{k: v for k, v in (d.get('config') or {}).items() if k in known})
-    cfg, batch = melgan_config(d.get('model')), (d.get('train') or {}).get('batch_size')
-    return replace(cfg, batch_size=batch) if batch else cfg   # the trainer's batch is the one used
-
-def _run_config(folder:Path)->MelGANConfig|None:
-    "The MelGAN layout in the `config.yaml` of a model folder, or beside or above a trainer checkpoint folder."
-    import yaml
-    for p in (folder/'config.yaml', folder.parent/'config.yaml'):
-        if p.exists():
-            try: return _yaml_config(yaml.safe_load(p.read_text()) or {})
-            except ValueError as e: raise ValueError(f'{p}: {e}') from None
-    return None
-
-def _config_of(path:Path)->MelGANConfig:
-    "The `MelGANConfig` of a generator file: from its safetensors metadata, else from the run's config.yaml."
-    with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
-    if 'config' in meta: return MelGANConfig(**json.loads(meta['config']))
-    cfg = _run_config(path.parent)
-    if cfg is None: raise ValueError(f'{path}: no MelGAN config in its metadata nor a config.yaml beside or above it; pass cfg=')
-    return cfg
-
-def save_generator(G:Generator, path, half:bool=False, step:int=0)->Path:
-    "Save the generator alone (safetensors, config in the metadata; fp16 if `half`), atomically."
-    G = bare(G)
-    sd = {k: (v.half() if half else v).contiguous() for k, v in G.state_dict().items()}
-    return atomic_write(path, lambda p: save_file(sd, str(p), _meta(G.cfg, step)))
-
-def _generator_file(path:Path)->Path:
-    "The weights of a path: itself, a model folder's `model.safetensors`, a checkpoint's or a run's `last/` generator."
-    if path.is_dir():
-        if (path/'model.safetensors').exists(): return path/'model.safetensors'
-        if not (path/'generator.safetensors').exists() and (path/'last'/'generator.safetensors').exists(): path = path/'last'
-        path = path/'generator.safetensors'
-    if not path.exists(): raise FileNotFoundError(f'{path}: no such vocoder file')
-    return path
-
-def load_generator(path, # a .safetensors file, a model folder, a checkpoint or run folder, or an original `*.pt`
-                   cfg:MelGANConfig|None=None, # the layout (default: from the file / run; the paper's for a `.pt`)
-                   device='cpu',
-                   trust:bool=False)->Generator: # full unpickling of a `.pt` (can run code!): only for files you trust
-    "A `Generator` (float32, training mode) with the weights of `path` (a `.pt` is read with the restricted unpickler)."
-    path = _generator_file(Path(path))
-    if path.suffix == '.safetensors': cfg, sd = cfg or _config_of(path), load_file(str(path))
-    else: cfg, sd = cfg or MELGAN_PAPER, load_torch(path, trust)
-    G = Generator(cfg)
-    try: G.load_state_dict({k: v.float() for k, v in sd.items()})
-    except RuntimeError as e: raise ValueError(f'{path}: weights do not fit a generator with {cfg}: {e}') from e
-    return G.to(device)
-
 # %% ../nbs/08_vocoder.ipynb #7c8e9ea5
 def receptive_frames(cfg:MelGANConfig)->int:
     "Mel frames on each side that can influence an output sample (an upper bound from the layer sizes)."
@@ -425,18 +366,14 @@ class MelGANVocoder(Vocoder):
         if chunk_frames == 'auto': chunk_frames = 256 if torch.device(device).type == 'cpu' else 8192
         self.n_mels, self.device, self.chunk_frames = G.cfg.n_mel_channels, device, chunk_frames
     @classmethod
-    def from_file(cls, path, device='cpu', **kwargs):
-        "Load a generator with `load_generator` and wrap it."
-        return cls(load_generator(path, device=device), device, **kwargs)
+    def from_folder(cls, folder, device='cpu', **kwargs):
+        "Wrap the generator of a vocoder model folder or checkpoint (`load_model`)."
+        return cls(load_model(folder), device, **kwargs)
     def vocode_batch(self, mel:Tensor, seed:int|list=0)->np.ndarray:   # deterministic: `seed` is not used
         return vocode(self.G, mel, self.chunk_frames).float().cpu().numpy()
 
 # %% ../nbs/08_vocoder.ipynb #5a34d761
 BUNDLED_VOCODER = 'models/vocoder_small'
-
-def load_bundled_vocoder(device='cpu', **kwargs)->MelGANVocoder:
-    "The small MelGAN trained on the synthetic dataset, ready to vocode (`kwargs` go to `MelGANVocoder`)."
-    return MelGANVocoder.from_file(bundled(BUNDLED_VOCODER), device, **kwargs)
 
 # %% ../nbs/08_vocoder.ipynb #8e2a116e
 def _wav_pair(wav_hat, wav)->tuple:

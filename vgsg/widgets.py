@@ -21,7 +21,8 @@ from .video import FPS, load_clip, probe
 from .features import CROP_LEN, frame_indices
 from .data import find_videos, VIDEO_EXTS
 from .sample import sample, N_ROWS
-from .pipeline import ModelSet, Pipeline, model_folders, video_features, COL_SECONDS
+from .pipeline import ModelSet, Pipeline, video_features, COL_SECONDS
+from .core.models import model_folders
 
 # %% auto #0
 __all__ = ['top_x_options', 'nearest_option', 'default_top_x', 'strip_indices', 'frame_strip', 'png_bytes', 'figure_png',

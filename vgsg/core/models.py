@@ -4,7 +4,7 @@
 
 # %% ../../nbs/00_core_models.ipynb #7a5f838a
 from __future__ import annotations
-import difflib, importlib
+import difflib, importlib, re
 from dataclasses import asdict, fields
 from pathlib import Path
 import torch
@@ -17,8 +17,8 @@ from .safety import read_yaml
 
 # %% auto #0
 __all__ = ['MODEL_MODULES', 'MODEL_KINDS', 'MAX_SETTING', 'FLOAT_DTYPES', 'register_model_kind', 'model_classes', 'known_kind',
-           'kind_of', 'save_model', 'read_model_config', 'model_config', 'check_weights', 'load_model', 'model_kind',
-           'model_folders']
+           'kind_of', 'model_meta', 'save_model', 'read_model_config', 'weights_file', 'model_config', 'check_weights',
+           'load_model', 'model_kind', 'model_folders']
 
 # %% ../../nbs/00_core_models.ipynb #371620ad
 MODEL_MODULES = dict(codebook='vgsg.vqgan', transformer='vgsg.transformer', vocoder='vgsg.vocoder',
@@ -52,6 +52,14 @@ def _plain(cfg) -> dict:
     "A config dataclass as YAML-friendly types (tuples become lists)."
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
 
+def model_meta(model:nn.Module, # a model of a registered kind
+               info:dict|None=None, # extra facts for users: features, classes, data, steps, metrics...
+               weights:str='model.safetensors' # the folder's file holding the weights
+              ) -> dict:
+    "The content of a model folder's config.yaml: kind, config, info (and the weights file when it is not model.safetensors)."
+    meta = dict(kind=kind_of(model), config=_plain(model.cfg), info=info or {})
+    return meta if weights == 'model.safetensors' else {**meta, 'weights': weights}
+
 def save_model(folder, # the model folder to (re)write
                model:nn.Module, # a model of a registered kind (VQModel, GPT, Generator, Melception, VGGishish)
                info:dict|None=None, # extra facts for users: features, classes, data, steps, metrics...
@@ -60,10 +68,9 @@ def save_model(folder, # the model folder to (re)write
               ) -> Path:
     "Write `model` as a model folder (config.yaml, model.safetensors, MODEL_CARD.md); files are written atomically."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    kind = kind_of(model)
+    meta = model_meta(model, info)
     sd = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     atomic_write(folder/'model.safetensors', lambda p: save_file(sd, str(p)))
-    meta = dict(kind=kind, config=_plain(model.cfg), info=info or {})
     atomic_write(folder/'config.yaml', lambda p: Path(p).write_text(yaml.safe_dump(meta, sort_keys=False)))
     if card is not None: atomic_write(folder/'MODEL_CARD.md', lambda p: Path(p).write_text(card))
     return folder
@@ -77,7 +84,13 @@ def read_model_config(folder) -> dict:
     if not isinstance(meta, dict) or not known_kind(meta.get('kind')):
         raise ValueError(f'{path}: kind must be one of {sorted(set(MODEL_MODULES) | set(MODEL_KINDS))}, got {meta.get("kind") if isinstance(meta, dict) else meta!r}')
     if not isinstance(meta.get('config'), dict): raise ValueError(f'{path}: `config` must be a mapping of settings')
+    if not re.fullmatch(r'[\w.-]+\.safetensors', str(meta.get('weights', 'model.safetensors'))):
+        raise ValueError(f'{path}: `weights` must name a .safetensors file in the folder, got {meta["weights"]!r}')
     return meta
+
+def weights_file(folder, meta:dict) -> Path:
+    "The file holding a model folder's weights: model.safetensors, or what config.yaml's `weights` names (a training checkpoint)."
+    return Path(folder)/meta.get('weights', 'model.safetensors')
 
 # %% ../../nbs/00_core_models.ipynb #d857f85e
 def _check_value(name:str, value, default, where:str):
@@ -105,7 +118,7 @@ def model_config(meta:dict, where:str=''):
 
 def _file_shapes(path:Path) -> dict:
     "{key: (shape, dtype)} from a safetensors header, without reading the weights; one-line errors for broken files."
-    if not path.exists(): raise FileNotFoundError(f'{path}: missing (a model folder needs model.safetensors)')
+    if not path.exists(): raise FileNotFoundError(f'{path}: missing (a model folder needs its weights file)')
     try:
         with safe_open(str(path), 'pt') as f: return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
     except Exception as e:   # safetensors raises its own SafetensorError (an Exception) for truncated or foreign files
@@ -128,7 +141,7 @@ FLOAT_DTYPES = {'F16', 'BF16', 'F32', 'F64'}
 
 def check_weights(folder, meta:dict, cfg) -> None:
     "Check that model.safetensors holds exactly the tensors (names, shapes, dtypes) the config builds, before building it."
-    path = Path(folder)/'model.safetensors'
+    path = weights_file(folder, meta)
     have = _file_shapes(path)
     try: want = _meta_model(model_classes(meta['kind'])[1], cfg, 4 * len(have) + 64).state_dict()
     except ValueError as e: raise ValueError(f'{folder}: config.yaml does not fit model.safetensors ({e})') from None
@@ -146,7 +159,7 @@ def load_model(folder, device='cpu') -> nn.Module:
     check_weights(folder, meta, cfg)
     model = model_classes(meta['kind'])[1](cfg)
     ref = model.state_dict()
-    model.load_state_dict({k: v.to(ref[k].dtype) for k, v in load_file(str(Path(folder)/'model.safetensors')).items()})
+    model.load_state_dict({k: v.to(ref[k].dtype) for k, v in load_file(str(weights_file(folder, meta))).items()})
     if hasattr(model, 'mark_trained'): model.mark_trained()
     model.info = meta.get('info') if isinstance(meta.get('info'), dict) else {}
     return model.to(device).eval()
@@ -160,11 +173,11 @@ def model_kind(folder) -> str|None:
     return kind if known_kind(kind) else None
 
 def model_folders(folder) -> dict:
-    "{kind: [model folders]} directly below `folder` (sub-folders whose config.yaml names no model kind are skipped)."
+    "{kind: [model folders]} directly below `folder`: a model set (folders naming no model kind, and a run's checkpoints, are skipped)."
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such model folder')
     found = {}
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if kind := model_kind(sub): found.setdefault(kind, []).append(sub)   # other folders (e.g. training runs) are not models
+        if (kind := model_kind(sub)) and not (sub/'trainer.pt').exists(): found.setdefault(kind, []).append(sub)   # best/, last/ of a run are not a set
     return found
 
