@@ -26,7 +26,7 @@ LABELS = dict(a='(a) L1 + codebook', b='(b) + GAN', c='(c) + GAN + LPAPS')
 def speed_task(name:str, batch:int):
     "A codebook task of config `name` ('small' or 'paper') with the GAN on and LPAPS on an untrained backbone."
     from vgsg.core.config import load_config
-    from vgsg.train_codebook import CodebookTask, from_section, make_lpaps, CODEBOOK_TRAIN_KEYS, LPAPS_KEYS
+    from vgsg.train.codebook import CodebookTask, from_section, make_lpaps, CODEBOOK_TRAIN_KEYS, LPAPS_KEYS
     from vgsg.vqgan import VQGANConfig, LossConfig
     cfg = load_config(ROOT/'configs'/('codebook_small.yaml' if name == 'small' else 'codebook_vggsound.yaml'))
     small = load_config(ROOT/'configs'/'vggishish_small.yaml')['model']
@@ -79,7 +79,7 @@ def evaluate(args) -> 'pd.DataFrame':
     "Evaluate the trained variants on the valid and test splits; write ablation.csv and ablation.png."
     import pandas as pd
     from vgsg.core.io import atomic_write, save_figure
-    from vgsg.train_codebook import evaluate_codebook, spectrogram_dataset
+    from vgsg.train.codebook import evaluate_codebook, spectrogram_dataset
     from vgsg.core.models import load_model
     rows, models = [], {}
     for v in args.variants:
@@ -102,7 +102,7 @@ def reconstruction_grid(ds, models:dict):
     "Two clips of `ds` (rows): the input and each model's reconstruction (columns)."
     import matplotlib.pyplot as plt
     from vgsg.audio import show_spec, from_model
-    from vgsg.train_codebook import spec_batch
+    from vgsg.train.codebook import spec_batch
     x = spec_batch(torch.utils.data.default_collate([ds[i] for i in (0, len(ds) // 2)]))
     with torch.no_grad(): cols = [('input', x)] + [(LABELS.get(v, v), m(x)[0]) for v, m in models.items()]
     fig, axs = plt.subplots(len(x), len(cols), figsize=(3.2 * len(cols), 1.7 * len(x)), squeeze=False)
@@ -117,8 +117,8 @@ def report(args):
     "Test-split L1 / spectral convergence / code usage and Melception FID / MKL of the codebooks in --ckpt."
     import pandas as pd
     from vgsg.core.io import atomic_write, save_figure
-    from vgsg.train_codebook import evaluate_codebook, spectrogram_dataset
-    from vgsg.train import run_config
+    from vgsg.train.codebook import evaluate_codebook, spectrogram_dataset
+    from vgsg.train.trainer import run_config
     from vgsg.core.models import load_model
     from vgsg.evaluate import evaluate_reconstruction, load_scorer
     mel, rows, models, first = load_scorer(), [], {}, None
@@ -143,8 +143,8 @@ def report(args):
 
 
 def ablation(args):
-    from vgsg.train import train
-    import vgsg.train_codebook  # registers the tasks
+    from vgsg.train.trainer import train
+    import vgsg.train.codebook  # registers the tasks
     for v in args.variants:
         if not args.report_only:
             t = time.time(); train('codebook', variant_config(args, v))

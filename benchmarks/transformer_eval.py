@@ -29,8 +29,8 @@ from vgsg.evaluate import (generate_samples, evaluate_folder, evaluate_reconstru
 from vgsg.core.io import module_hash
 from vgsg.melception import melception_features
 from vgsg.core.models import load_model
-from vgsg.train_transformer import codebook_of, feature_dataset, transformer_sampler
-from vgsg.train import run_config
+from vgsg.train.transformer import codebook_of, feature_dataset, transformer_sampler
+from vgsg.train.trainer import run_config
 from vgsg.sample import quantize_int8
 from vgsg.features import CROP_LEN
 from vgsg.core.safety import read_yaml

@@ -24,7 +24,7 @@ from vgsg.core.io import atomic_write, data_dir
 from vgsg.audio import center_crop, wav_to_mel, CROP_FRAMES, SR
 from vgsg.core.config import load_config
 from vgsg.vocoder import Generator, GriffinLimVocoder, MelGANVocoder, mel_l1, spectral_convergence
-from vgsg.train_vocoder import vocoder_clips, quality_table
+from vgsg.train.vocoder import vocoder_clips, quality_table
 
 def melception_logits(model, wavs:list) -> np.ndarray:
     "Melception logits (N, C) of the centre-cropped [0, 1] mels of waveforms."

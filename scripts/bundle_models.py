@@ -14,8 +14,8 @@ import pandas as pd
 import yaml
 from vgsg.core.io import data_dir
 from vgsg.core.models import save_model, load_model
-from vgsg.train import checkpoint_step, run_config
-from vgsg.train_vocoder import markdown_table
+from vgsg.train.trainer import checkpoint_step, run_config
+from vgsg.train.vocoder import markdown_table
 from vgsg.core.io import count_params
 
 

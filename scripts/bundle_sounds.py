@@ -15,9 +15,9 @@ import torch
 import yaml
 from vgsg.core.io import data_dir, count_params
 from vgsg.core.models import save_model, load_model
-from vgsg.train import checkpoint_step, run_config
-from vgsg.train_codebook import evaluate_codebook, spectrogram_dataset
-from vgsg.train_vocoder import markdown_table
+from vgsg.train.trainer import checkpoint_step, run_config
+from vgsg.train.codebook import evaluate_codebook, spectrogram_dataset
+from vgsg.train.vocoder import markdown_table
 
 MANIFEST = Path('data/sounds_manifest.csv')
 MODELS = data_dir()/'models'
@@ -83,7 +83,7 @@ def bundle_codebook(ckpt, codec_csv, notes):
 
 
 def bundle_melception(run_dir, notes):
-    from vgsg.train_melception import bundle_melception as bundle
+    from vgsg.train.melception import bundle_melception as bundle
     cmds = ['vgsg sounds build data/sounds', 'vgsg sounds av data/sounds runs/semireal_videos --prepare runs/semireal',
             'OMP_NUM_THREADS=1 vgsg train melception -c configs/melception_sounds.yaml']
     metrics = bundle(run_dir, MODELS/'melception_sounds', cmds, notes + '\n\n' + '\n'.join(sources_section()))

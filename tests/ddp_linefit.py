@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 import torch
-from vgsg.train import train, register_task, LineFitTask, line_data, unwrap
+from vgsg.train.trainer import train, register_task, LineFitTask, line_data, unwrap
 from vgsg.core.dist import rank, world_size, seed_everything
 
 out, noise = Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.

@@ -6,7 +6,7 @@ Usage: python tests/linefit_kills.py OUT SEED ROUNDS. Trains OUT/straight (never
 import json, os, random, re, signal, sys, time, traceback
 from pathlib import Path
 import torch, torch._dynamo   # the optimisers import dynamo on first use: once here, not in every child
-from vgsg.train import Trainer, TrainConfig, LineFitTask, line_data
+from vgsg.train.trainer import Trainer, TrainConfig, LineFitTask, line_data
 from vgsg.core.dist import seed_everything
 
 STEPS = 240

@@ -3,13 +3,13 @@ from dataclasses import replace
 import pytest
 import torch
 import yaml
-from vgsg.train import train
+from vgsg.train.trainer import train
 from vgsg.vqgan import VQModel, tiny_codebook
 from vgsg.core.io import save_weights
 from vgsg.transformer import GPT, tiny_config, paper_config, lm_loss
 from vgsg.sample import sample, sample_reference, Decoder
 from vgsg.core.models import save_model, load_model
-from vgsg.train_transformer import codebook_of, transformer_sampler, transformer_data, frozen_codebook
+from vgsg.train.transformer import codebook_of, transformer_sampler, transformer_data, frozen_codebook
 
 
 @pytest.fixture(scope='module')

@@ -138,9 +138,9 @@ def test_help_and_version_import_no_torch():
 def test_train_prints_its_last_line_on_rank_0_only(tmp_path, monkeypatch, capsys):
     "Under torchrun every process runs `train`; only rank 0 prints the closing line."
     import types
-    import vgsg.train
+    import vgsg.train.trainer
     from vgsg.cli import main
-    monkeypatch.setattr(vgsg.train, 'train', lambda model, cfg: types.SimpleNamespace(step=3, out=tmp_path))
+    monkeypatch.setattr(vgsg.train.trainer, 'train', lambda model, cfg: types.SimpleNamespace(step=3, out=tmp_path))
     for rank, expected in (('1', ''), ('0', f'trained codebook for 3 steps; checkpoints in {tmp_path}\n')):
         monkeypatch.setenv('RANK', rank)
         assert main(['train', 'codebook']) == 0

@@ -73,7 +73,7 @@ def test_disk_full(tmp_path, capsys, models, command):
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
     "Two classes, two 2-s clips each, prepared for training a tiny codebook."
-    from vgsg.train_codebook import train_valid
+    from vgsg.train.codebook import train_valid
     root = tmp_path_factory.mktemp('toy')
     data = dict(kind='toy', root=str(root/'prep'), toy_root=str(root/'videos'), classes=['drum', 'siren'],
                 clips_per_class=2, seconds=2., size=32)
@@ -162,7 +162,7 @@ def test_bad_training_config(tmp_path, capsys, monkeypatch, text, override, prob
 
 
 def test_training_into_a_folder_in_use(tmp_path, capsys, toy):
-    from vgsg.train import lock_folder
+    from vgsg.train.trainer import lock_folder
     from test_train_codebook import codebook_cfg
     cfg = tmp_path/'c.yaml'; cfg.write_text(yaml.safe_dump(codebook_cfg(toy, tmp_path/'run', steps=2)))
     held = lock_folder(tmp_path/'run')   # another training holds the folder

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn as nn
-from vgsg.train import save_checkpoint, load_checkpoint, checkpoint_step, recover_checkpoint, TrainConfig, Trainer, LineFitTask, line_data
+from vgsg.train.trainer import save_checkpoint, load_checkpoint, checkpoint_step, recover_checkpoint, TrainConfig, Trainer, LineFitTask, line_data
 
 
 def test_two_process_ddp(tmp_path):
@@ -50,13 +50,13 @@ def _hidden(folder):
 def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     ck = save_checkpoint(tmp_path/'last', dict(net=_net(1.)), step=1)
     def no_space(*args, **kw): raise OSError(errno.ENOSPC, 'No space left on device')
-    monkeypatch.setattr('vgsg.train.save_file', no_space)                # safetensors
+    monkeypatch.setattr('vgsg.train.trainer.save_file', no_space)                # safetensors
     with pytest.raises(OSError) as e: save_checkpoint(ck, dict(net=_net(2.)), step=2)
     assert e.value.errno == errno.ENOSPC and e.value.strerror.startswith(f'{ck}: disk full') and '\n' not in str(e.value)
     monkeypatch.undo()
     class FullFile(io.BytesIO):
         def write(self, data): raise OSError(errno.ENOSPC, 'No space left on device')
-    monkeypatch.setattr('vgsg.train.open', lambda *args: FullFile(), raising=False)   # torch.save into a full disk (no errno in its error)
+    monkeypatch.setattr('vgsg.train.trainer.open', lambda *args: FullFile(), raising=False)   # torch.save into a full disk (no errno in its error)
     with pytest.raises(OSError, match=f'{ck}: disk full; the checkpoint was not written \\(the previous one is kept\\)'):
         save_checkpoint(ck, dict(net=_net(2.)), step=2)
     monkeypatch.undo()
@@ -75,7 +75,7 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_disk_full_stops_training_and_frees_the_folder(tmp_path, monkeypatch):
     cfg = TrainConfig(out_dir=str(tmp_path/'run'), max_steps=8, batch_size=8, valid_every=4, log_every=2, progress=False, device='cpu')
     def no_space(*args, **kw): raise OSError(errno.ENOSPC, 'No space left on device')
-    monkeypatch.setattr('vgsg.train.save_file', no_space)
+    monkeypatch.setattr('vgsg.train.trainer.save_file', no_space)
     with pytest.raises(OSError, match=f'{tmp_path/"run"/"best"}: disk full'): Trainer(LineFitTask(), line_data(), line_data(16, seed=1), cfg).fit()
     monkeypatch.undo()
     assert Trainer(LineFitTask(), line_data(), line_data(16, seed=1), cfg).fit() and checkpoint_step(tmp_path/'run'/'last') == 8
@@ -107,7 +107,7 @@ def test_hidden_copy_that_runs_code_is_never_loaded(tmp_path):
     assert not marker.exists() and _hidden(tmp_path) == []
 
 
-HOLD = "import sys, time; from vgsg.train import lock_folder; f = lock_folder(sys.argv[1]); print('locked', flush=True); time.sleep(60)"
+HOLD = "import sys, time; from vgsg.train.trainer import lock_folder; f = lock_folder(sys.argv[1]); print('locked', flush=True); time.sleep(60)"
 
 
 def test_second_training_on_a_folder_is_refused(tmp_path):

@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from vgsg.train import train, TASKS, export_checkpoint
-from vgsg.train_codebook import CodebookTask, make_lpaps, train_valid, evaluate_codebook
+from vgsg.train.trainer import train, TASKS, TASK_MODULES, export_checkpoint
+from vgsg.train.codebook import CodebookTask, make_lpaps, train_valid, evaluate_codebook
 from vgsg.core.models import load_model
 from vgsg.lpaps import classifier_stats
 from vgsg.audio import mel_stats
@@ -41,7 +41,7 @@ def vggishish_run(toy, tmp_path_factory):
 
 
 def test_tasks_registered():
-    assert {'codebook', 'vggishish'} <= set(TASKS)
+    assert {'codebook', 'vggishish'} <= set(TASK_MODULES)   # found by `train` on first use
 
 
 def test_vggishish_trains_and_loads(vggishish_run, toy):
@@ -146,8 +146,8 @@ def test_cli_train_codebook(toy, tmp_path):
 
 DDP_SCRIPT = '''
 import sys, torch, yaml
-from vgsg.train import train, rank
-from vgsg.train_codebook import *
+from vgsg.train.trainer import train, rank
+from vgsg.train.codebook import *
 cfg = yaml.safe_load(open(sys.argv[1]))
 d0 = build_codebook(dict(cfg))[0].discriminator.state_dict()
 t = train('codebook', cfg)
@@ -179,7 +179,7 @@ def test_codebook_ddp_two_processes(toy, tmp_path):
 def test_vas_layout_dataset(tmp_path):
     "data.kind vas reads the original VAS layout: <root>/features/<class>/melspec_10s_22050hz/<clip>_mel.npy + split file."
     from vgsg.data import write_fake_clip
-    from vgsg.train_codebook import spectrogram_dataset
+    from vgsg.train.codebook import spectrogram_dataset
     for row in ('dog/video_00001', 'baby/video_00002'):
         cls, name = row.split('/')
         write_fake_clip(tmp_path/'vas'/'features'/cls/'melspec_10s_22050hz'/f'{name}_mel.npy', {})

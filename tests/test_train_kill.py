@@ -1,7 +1,7 @@
 "Training killed with SIGKILL anywhere (mid-step, mid-log-row, inside a checkpoint's write or swap) resumes to exactly the uninterrupted result."
 import json, os, signal, subprocess, sys
 from pathlib import Path
-from vgsg.train import checkpoint_step
+from vgsg.train.trainer import checkpoint_step
 
 DRIVER = Path(__file__).parent/'linefit_kills.py'
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from vgsg.train import train, TASKS
+from vgsg.train.trainer import train, TASKS
 from vgsg.vqgan import VQModel, tiny_codebook
 from vgsg.core.io import save_weights
-from vgsg.train_transformer import codebook_of, transformer_sampler, transformer_data, frozen_codebook, codes_of
+from vgsg.train.transformer import codebook_of, transformer_sampler, transformer_data, frozen_codebook, codes_of
 from vgsg.core.models import save_model, load_model
-from vgsg.train import export_checkpoint
+from vgsg.train.trainer import export_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -140,7 +140,7 @@ def test_bundle_load_and_sample(setup, tmp_path):
 
 
 def test_bundled_transformer_missing_is_a_clear_error(tmp_path, monkeypatch):
-    from vgsg.train_transformer import BUNDLED_TRANSFORMER
+    from vgsg.train.transformer import BUNDLED_TRANSFORMER
     from vgsg.core.io import bundled
     monkeypatch.setenv('VGSG_DATA', str(tmp_path))
     with pytest.raises(FileNotFoundError, match='transformer_small'): load_model(bundled(BUNDLED_TRANSFORMER))

@@ -82,7 +82,7 @@ def test_dataset_items_refuse_and_trust_opens(tmp_path, marker):
 
 
 def test_transformer_data_section_trust(tmp_path, marker):
-    from vgsg.train_transformer import feature_dataset
+    from vgsg.train.transformer import feature_dataset
     d = tmp_path / 'vas' / 'features' / 'dog'
     feats = {k: d / FEATURE_DIRS[k] / 'video_00001.pkl' for k in ('rgb', 'flow')}
     write_fake_clip(d / MEL_DIR / 'video_00001_mel.npy', feats)
@@ -156,7 +156,7 @@ def test_truncated_torch_file(tmp_path):
 
 # ---------------------------------------------------------------- YAML
 def test_yaml_model_config(tmp_path, marker):
-    from vgsg.train import run_config
+    from vgsg.train.trainer import run_config
     from vgsg.core.models import load_model
     run = tmp_path / 'run'; run.mkdir()
     (run / 'config.yaml').write_text(f"model: {{n_embed: 16}}\nx: !!python/object/apply:os.system ['touch {marker}']\n")
@@ -170,7 +170,7 @@ def test_yaml_model_config(tmp_path, marker):
 
 # ---------------------------------------------------------------- .npy / .npz
 def test_npy_paths(tmp_path, marker):
-    from vgsg.train_transformer import read_code_cache
+    from vgsg.train.transformer import read_code_cache
     obj = np.array([Shell(marker)], dtype=object)
     np.save(tmp_path / 'x_mel.npy', obj, allow_pickle=True)
     refused(lambda: load_npy(tmp_path / 'x_mel.npy'), tmp_path / 'x_mel.npy', 'pickled Python objects')

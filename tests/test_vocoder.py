@@ -1,4 +1,4 @@
-"""Tests of vgsg.vocoder and vgsg.train_vocoder beyond the notebooks' inline ones: original key names, receptive field,
+"""Tests of vgsg.vocoder and vgsg.train.vocoder beyond the notebooks' inline ones: original key names, receptive field,
 chunking, training through the shared Trainer (exact resume, bf16, DDP), the bundled vocoder."""
 import os, json, subprocess, sys, tempfile
 from dataclasses import replace
@@ -8,10 +8,10 @@ import pytest
 import torch
 from vgsg.audio import synth_signal, wav_to_mel, HOP
 from vgsg.vocoder import *
-from vgsg.train import Trainer, TrainConfig, load_checkpoint
+from vgsg.train.trainer import Trainer, TrainConfig, load_checkpoint
 from vgsg.core.models import save_model, load_model
 from vgsg.checkpoints import read_melgan
-from vgsg.train_vocoder import VocoderTask, RandomWindows, ClipSegments, toy_clips
+from vgsg.train.vocoder import VocoderTask, RandomWindows, ClipSegments, toy_clips
 
 torch.set_num_threads(1)
 KEYS = Path(__file__).resolve().parent/'keys'   # the original's key/shape dumps (keys/README.md)
@@ -138,8 +138,8 @@ def test_bf16_training(tmp_path):
 DDP_SCRIPT = """
 import sys, torch
 from pathlib import Path
-from vgsg.train import train, rank, world_size, unwrap
-import vgsg.train_vocoder
+from vgsg.train.trainer import train, rank, world_size, unwrap
+import vgsg.train.vocoder
 out = Path(sys.argv[1])
 cfg = dict(model=dict(preset='tiny', lr=1e-3),
            data=dict(kind='toy', classes=['drum', 'bird'], clips_per_class=4, seconds=0.5, valid=0.25, test=0, valid_clips=2),

@@ -9,10 +9,10 @@ from pathlib import Path
 import vgsg
 
 # %% auto #0
-__all__ = ['COMMANDS', 'GENERATE_OPTIONS', 'TRAINING_MODULES', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'library_file',
-           'module_constants', 'signature_options', 'add_signature_options', 'command', 'mel_cmd', 'demo_video',
-           'demo_cmd', 'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd',
-           'evaluate_cmd', 'parser', 'main']
+__all__ = ['COMMANDS', 'GENERATE_OPTIONS', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'library_file', 'module_constants',
+           'signature_options', 'add_signature_options', 'command', 'mel_cmd', 'demo_video', 'demo_cmd', 'output_files',
+           'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd', 'evaluate_cmd', 'parser',
+           'main']
 
 # %% ../nbs/14_cli.ipynb #9d55d6d1
 def library_file(module:str) -> Path:
@@ -341,14 +341,6 @@ def sounds_cmd(args):
 sounds_cmd.add_args = _add_sounds_args
 
 # %% ../nbs/14_cli.ipynb #759912b9
-TRAINING_MODULES = ('vgsg.train_codebook', 'vgsg.train_transformer', 'vgsg.train_vocoder', 'vgsg.train_melception')
-
-def _load_training_modules():
-    "Import the modules that register trainable models (those that exist)."
-    import importlib, importlib.util
-    for m in TRAINING_MODULES:
-        if importlib.util.find_spec(m) is not None: importlib.import_module(m)
-
 def _add_train_args(p):
     p.add_argument('model', help='what to train, e.g. codebook, vggishish, transformer, vocoder, melception')
     p.add_argument('-c', '--config', help='YAML config (see configs/)')
@@ -360,8 +352,7 @@ def _add_train_args(p):
 def train_cmd(args):
     "Train the named model; checkpoints, log.csv and config.yaml go to the output folder."
     from vgsg.core.config import load_config, set_dotted
-    from vgsg.train import train
-    _load_training_modules()
+    from vgsg.train.trainer import train   # it imports the module of the task it is asked for
     cfg = load_config(args.config, args.set)
     if args.out: set_dotted(cfg, 'train.out_dir', args.out)
     if args.trust: set_dotted(cfg, 'data.trust', True)

@@ -4,8 +4,8 @@
 
 # %% ../nbs/03_data.ipynb #639bcfc5
 from __future__ import annotations
-import os, json, hashlib, colorsys, time
-from dataclasses import dataclass, field
+import os, json, hashlib, colorsys, time, re, difflib
+from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from scipy.signal import lfilter
@@ -31,8 +31,8 @@ __all__ = ['MEL_DIR', 'FEATURE_SETS', 'VAS_CLASSES', 'VIDEO_EXTS', 'DONE_FILE', 
            'write_manifest', 'read_manifest', 'prepared_feature', 'prepared_items', 'prepared_dataset', 'Canvas', 'hsv',
            'place', 'thump', 'ring', 'chirp', 'burst', 'tone_track', 'event_times', 'nearest', 'since', 'strike_height',
            'ToyClip', 'render_toy_clip', 'onset_error', 'make_toy_dataset', 'toy_events', 'show_toy_clip',
-           'prepare_toy', 'toy_ready', 'toy_args', 'ensure_toy', 'make_full_toy', 'save_toy_example',
-           'write_example_events', 'read_example_events']
+           'prepare_toy', 'toy_ready', 'toy_args', 'ensure_toy', 'DataConfig', 'data_section', 'make_full_toy',
+           'save_toy_example', 'write_example_events', 'read_example_events']
 
 # %% ../nbs/03_data.ipynb #36b77025
 MEL_DIR = 'melspec_10s_22050hz'
@@ -760,6 +760,54 @@ def _wait_until(ready, timeout:float, msg:str):
     while not ready():
         if time.monotonic() - t0 > timeout: raise TimeoutError(msg)
         time.sleep(2)
+
+# %% ../nbs/03_data.ipynb #02b5b231
+@dataclass
+class DataConfig:
+    "A training config's `data:` section: the keys every task understands."
+    kind:str='toy'                  # 'toy' (the synthetic set, made on demand), 'prepared' (a `vgsg prepare` folder), 'vas', 'vggsound'
+    root:str|None=None              # the prepared folder ('toy': where the synthetic set is prepared)
+    train_split:str='train'         # the split names to train, validate and test on
+    valid_split:str='valid'
+    test_split:str='test'
+    train_split_file:str|None=None  # 'vas' / 'vggsound': the original's split files
+    valid_split_file:str|None=None
+    test_split_file:str|None=None
+    labels:str|None=None            # 'vggsound': the class list
+    features:str|None=None          # frame features to prepare / read ('pixels', 'resnet50', ...)
+    trust:bool=False                # open pickled feature files fully (they can run code: only files you trust)
+    toy_root:str|None=None          # 'toy': where the generated videos go (default `<root>_videos`)
+    classes:list|None=None          # 'toy': `make_toy_dataset` arguments (TOY_KEYS)
+    clips_per_class:int|None=None
+    seconds:float|None=None
+    size:int|None=None
+    seed:int|None=None
+    valid:float|None=None
+    test:float|None=None
+
+_KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), list: (list, tuple), dict: (dict,)}
+
+def _check_kind(cls, name:str, value):
+    "A one-line ValueError if `value` is not of the kind field `name` of `cls` declares (None passes)."
+    hint = {f.name: f.type for f in fields(cls)}[name]
+    want = next((t for t in _KINDS if re.search(rf'\b{t.__name__}\b', str(hint))), None)
+    if value is None or want is None: return
+    ok = isinstance(value, _KINDS[want]) and not (want is not bool and isinstance(value, bool))
+    if not ok: raise ValueError(f'data.{name} must be a {want.__name__}, got {value!r}')
+
+def data_section(cfg:dict, # the whole config
+                 cls=DataConfig # the task's `DataConfig` (sub)class
+                ) -> dict:
+    "The `data:` section checked against `cls` (unknown keys and wrong kinds are errors), with its defaults, as a dict."
+    section = cfg.get('data') or {}
+    if not isinstance(section, dict): raise ValueError(f'the data section is a mapping of settings, got {type(section).__name__}')
+    known = [f.name for f in fields(cls)]
+    for k, v in section.items():
+        if k not in known:
+            near = difflib.get_close_matches(str(k), known, 1)
+            raise ValueError(f'unknown data setting {k!r}' + (f" (did you mean {near[0]!r}?)" if near else '') + f'; known: {sorted(known)}')
+        _check_kind(cls, k, v)
+    return {k: v for k, v in asdict(cls(**section)).items() if v is not None}
 
 # %% ../nbs/03_data.ipynb #f24625a6
 def make_full_toy(toy_root='runs/toy_full_videos', out_dir='runs/toy_full', features='pixels', n_feats:int=None, seed:int=0):

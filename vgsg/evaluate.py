@@ -422,7 +422,7 @@ def load_scorer(folder=None, # a melception model folder, a model set holding on
     from vgsg.pipeline import load_one
     from vgsg.core.models import model_kind, model_folders
     if folder is None:
-        from vgsg.train_melception import BUNDLED_MELCEPTION
+        from vgsg.train.melception import BUNDLED_MELCEPTION
         return load_model(bundled(BUNDLED_MELCEPTION), device)
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such Melception folder')
@@ -453,7 +453,7 @@ def load_sampler(models, # a model set (codebook + transformer folders), a trans
     "The transformer in `models` as a sampler of decoded spectrograms, with what it reads and the settings to record."
     from vgsg.pipeline import ModelSet
     from vgsg.core.models import model_kind, model_folders
-    from vgsg.train_transformer import codebook_of, transformer_sampler
+    from vgsg.train.transformer import codebook_of, transformer_sampler
     from vgsg.features import CROP_LEN
     folder = Path(models)
     if not folder.is_dir(): raise FileNotFoundError(f'{folder}: no such model folder')

@@ -14,8 +14,7 @@ LAYERS = (  # (layer, modules or packages), lowest first
     ('signals', ('vgsg.audio', 'vgsg.video')),
     ('datasets', ('vgsg.features', 'vgsg.data', 'vgsg.sounds')),
     ('models', ('vgsg.vqgan', 'vgsg.lpaps', 'vgsg.melception', 'vgsg.transformer', 'vgsg.vocoder')),
-    ('training and sampling', ('vgsg.sample', 'vgsg.metrics', 'vgsg.train', 'vgsg.train_codebook', 'vgsg.train_transformer',
-                               'vgsg.train_vocoder', 'vgsg.train_melception')),
+    ('training and sampling', ('vgsg.sample', 'vgsg.metrics', 'vgsg.train')),   # vgsg.train: the trainer and one module per task
     ('applications', ('vgsg.pipeline', 'vgsg.codec', 'vgsg.evaluate', 'vgsg.checkpoints')),
     ('interfaces', ('vgsg.cli', 'vgsg.widgets')),
 )
