@@ -18,7 +18,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba_cache
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test test-slow proc-nbs export-check nbtest pytest demo clean-nbs bench readme torch-choice
+.PHONY: install test test-slow proc-nbs export-check nbtest pytest demo clean-nbs bench readme outputs torch-choice
 
 # Refuse an implicit CUDA download on a machine without a GPU (see TORCH_INDEX above).
 torch-choice:
@@ -75,9 +75,14 @@ clean-nbs: install
 bench: install
 	$(PY) benchmarks/mel.py
 
+# The notebooks keep their outputs (plots, tables, short audio) so a reader sees them without running anything:
+# run them all (as nbdev_test does) and store what they show; each stays under 1.5 MB (scripts/execute_notebooks.py).
+outputs: install
+	$(PY) scripts/execute_notebooks.py
+
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which cannot be installed offline).
 readme: install
-	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --stdout 2>/dev/null | sed 's#](images/#](nbs/images/#g' > README.md.tmp && mv README.md.tmp README.md
+	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --TemplateExporter.exclude_output=True --stdout 2>/dev/null | sed 's#](images/#](nbs/images/#g' > README.md.tmp && mv README.md.tmp README.md
 
 # ---- Documentation site without Quarto: Sphinx + MyST-NB + Furo, all assets local (docs/README.md) ----
 # `make docs`: executes every notebook (cached by content; `make docs DOCS_ARGS=--force` re-runs all) and
