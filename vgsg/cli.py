@@ -9,10 +9,10 @@ from pathlib import Path
 import vgsg
 
 # %% auto #0
-__all__ = ['COMMANDS', 'GENERATE_OPTIONS', 'METRICS', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'library_file', 'module_constants',
-           'signature_options', 'add_signature_options', 'command', 'mel_cmd', 'demo_video', 'demo_cmd', 'output_files',
-           'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd', 'evaluate_cmd', 'parser',
-           'main']
+__all__ = ['COMMANDS', 'GENERATE_OPTIONS', 'METRICS', 'EVAL_GENERATION', 'GENERATION_ARGS', 'SHOWN', 'PLUGINS', 'library_file',
+           'module_constants', 'signature_options', 'add_signature_options', 'command', 'mel_cmd', 'demo_video',
+           'demo_cmd', 'output_files', 'generate_cmd', 'codec_cmd', 'prepare_cmd', 'toy_cmd', 'sounds_cmd', 'train_cmd',
+           'evaluate_cmd', 'parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #9d55d6d1
 def library_file(module:str) -> Path:
@@ -65,13 +65,14 @@ def signature_options(module:str, # a vgsg module, e.g. 'pipeline'
 
 def add_signature_options(p, # an argparse parser
                           module:str, qualname:str, # the function, as `signature_options` takes it
-                          names:dict # {parameter: option name}, e.g. {'n_samples': 'samples', 'top_k': 'top-x'}
+                          names:dict, # {parameter: option name}, e.g. {'n_samples': 'samples', 'top_k': 'top-x'}
+                          unset:bool=False # an option not given stays None (the function's default applies where it is called)
                          ):
     "Add `--<option>` for each named parameter, with the function's type, default and docment."
     opts = signature_options(module, qualname)
     for param, name in names.items():
         o = opts[param]
-        p.add_argument(f'--{name}', type=o['type'], default=o['default'], metavar=name.replace('-', '_').upper(),
+        p.add_argument(f'--{name}', type=o['type'], default=None if unset else o['default'], metavar=name.replace('-', '_').upper(),
                        help=f"{o['help']} (default: {o['default']})" if o['help'] else None)
 
 # %% ../nbs/14_cli.ipynb #366e3837
@@ -263,8 +264,7 @@ def _add_prepare_args(p):
     p.add_argument('--labels', help='CSV with columns clip (or video), class (or label) [, split]')
     p.add_argument('--features', default='auto', choices=['auto', 'resnet50', 'bninception', 'pixels'],
                    help='frame features (auto: resnet50 if its ImageNet weights are found, else the weight-free pixels)')
-    p.add_argument('--n-feats', type=int, help='store only the N frames a model uses (default: all 215)')
-    p.add_argument('--start', type=float, default=0., help='start time (s) in each video')
+    add_signature_options(p, 'data', 'prepare', dict(n_feats='n-feats', start='start', valid='valid', test='test', seed='seed'))
 
 def _features_line(asked:str, used:str) -> str:
     "Which frame features `prepare` uses, and why when it chose them."
@@ -283,7 +283,8 @@ def prepare_cmd(args):
     ensure_folder(args.out)
     features = default_features() if args.features == 'auto' else args.features
     print(_features_line(args.features, features))
-    df = prepare(args.videos, args.out, labels=args.labels, features=features, n_feats=args.n_feats, start=args.start)
+    df = prepare(args.videos, args.out, labels=args.labels, features=features, n_feats=args.n_feats, start=args.start,
+                 valid=args.valid, test=args.test, seed=args.seed)
     bad = df[df['status'] != 'ok'] if 'status' in df else df.iloc[:0]
     print(f'prepared {len(df) - len(bad)} of {len(df)} clips into {args.out}')
     for _, r in bad.iterrows(): print(f'  skipped {one_line(r.get("clip", "?"))}: {one_line(r.get("error", r["status"]))}', file=sys.stderr)
@@ -293,7 +294,7 @@ def _add_toy_args(p):
     p.add_argument('out', help='output folder for the videos (+ toy.csv and splits)')
     p.add_argument('--size', default='tiny', choices=['tiny', 'small', 'full'],
                    help='tiny: 2 clips per class of 2 s; small: 50 of 10 s (what configs/*_small.yaml train on); full: 100 of 10 s')
-    p.add_argument('--seed', type=int, default=0)
+    add_signature_options(p, 'data', 'make_toy_dataset', dict(seed='seed'))
     p.add_argument('--prepare', metavar='DIR', help='also prepare it for training into DIR (pixel features)')
 
 @command('toy', 'write the synthetic audio-visual dataset (8 classes of visual events with synchronised sounds)')
@@ -362,7 +363,8 @@ train_cmd.add_args = _add_train_args
 
 # %% ../nbs/14_cli.ipynb #d85297ae
 METRICS = ('fid', 'mkl', 'isc', 'kid')
-GENERATION_ARGS = ('samples_per_clip', 'top_x', 'temperature', 'seed', 'batch_size')
+EVAL_GENERATION = dict(n_samples='samples-per-clip', top_k='top-x', temperature='temperature', seed='seed', batch_size='batch-size')   # generate_split's parameters
+GENERATION_ARGS = tuple(o.replace('-', '_') for o in EVAL_GENERATION.values())
 SHOWN = ('n_videos', 'n_fake', 'n_real', 'fid', 'mkl', 'isc_mean', 'isc_std', 'kid_mean', 'kid_std',
          'onset_within', 'onset_offset_s', 'real_onset_within', 'real_onset_offset_s')
 
@@ -372,15 +374,10 @@ def _add_evaluate_args(p):
     p.add_argument('--data', required=True, metavar='PREPARED', help='prepared dataset (vgsg prepare, vgsg toy --prepare) holding the real clips')
     p.add_argument('--split', default='test', help='the split of --data to evaluate on (VAS: valid)')
     p.add_argument('-o', '--out', metavar='OUT', help='folder for the samples (OUT/<split>/) and eval.csv; default without --models: the samples root')
-    p.add_argument('--samples-per-clip', type=int, metavar='K', help='with --models: samples per clip (default 2)')
-    p.add_argument('--top-x', type=int, metavar='X', help='with --models: sample among the X most likely codes (default |Z|)')
-    p.add_argument('--temperature', type=float, metavar='T', help='with --models: sampling temperature (default 1.0)')
-    p.add_argument('--seed', type=int, metavar='S', help='with --models: seed of the draws (default 0)')
-    p.add_argument('--batch-size', type=int, metavar='B', help='with --models: clips per batch (default 8; a resumed run must keep it)')
+    add_signature_options(p, 'evaluate', 'generate_split', EVAL_GENERATION, unset=True)   # with --models only
     p.add_argument('--melception', metavar='FOLDER', help='the scorer: a melception model folder, a model set holding one, or a training run (default: the bundled small Melception)')
     p.add_argument('--metrics', default='fid,mkl,isc,kid', metavar='LIST', help='comma-separated subset of fid,mkl,isc,kid (default: all)')
-    p.add_argument('--isc-splits', type=int, default=10, metavar='N', help='ISc is averaged over this many splits of the samples (default 10, as the paper)')
-    p.add_argument('--kid-subsets', type=int, default=100, metavar='N', help='KID is averaged over this many random subsets of up to 1000 (default 100, as the paper)')
+    add_signature_options(p, 'evaluate', 'score_split', dict(isc_splits='isc-splits', kid_subsets='kid-subsets'))
     p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA if there is a GPU (under torchrun: one per process)')
 
 def _check_evaluate_args(args) -> tuple:
@@ -400,9 +397,8 @@ def _check_evaluate_args(args) -> tuple:
 def _generate_for_eval(args, device, rank:int):
     "Generate (or complete) the samples of `--models` in OUT/<split>; every rank takes its share."
     from vgsg.evaluate import generate_split
-    d = lambda name, default: default if getattr(args, name) is None else getattr(args, name)
-    rep = generate_split(args.models, args.data, args.out, args.split, d('samples_per_clip', 2), args.top_x, d('temperature', 1.),
-                         d('seed', 0), d('batch_size', 8), device, progress=rank == 0)
+    given = {p: v for p, o in EVAL_GENERATION.items() if (v := getattr(args, o.replace('-', '_'))) is not None}   # the rest: generate_split's defaults
+    rep = generate_split(args.models, args.data, args.out, args.split, device=device, progress=rank == 0, **given)
     folder = Path(args.out)/args.split
     if rep.failed: raise ValueError(f'{folder}: {len(rep.failed)} clips failed (reasons in its failed*.csv); run the command again to retry them')
     if rank == 0: print(f'generated {rep.written} samples into {folder} ({rep.complete} clips were complete already)')

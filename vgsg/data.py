@@ -342,7 +342,9 @@ def prepare(videos,                 # folder of videos (searched recursively) or
             labels=None,            # CSV path or DataFrame: clip|video, class|label [, split, extra columns]
             features='resnet50',    # 'resnet50', 'bninception', 'pixels', an extractor, or None
             n_feats:int=None,       # store only the N frames a model uses; None: all 215
-            valid:float=0.1, test:float=0.1, seed:int=0, # random split of clips without one
+            valid:float=0.1, # share of the clips without a split that go to the valid split (random)
+            test:float=0.1, # share of them that go to the test split
+            seed:int=0, # seed of that random split
             start:float=0.,         # start time in each video
             progress:bool=True) -> pd.DataFrame:
     "Prepare videos for training; returns the manifest (also written to `out_dir/manifest.csv`)."
@@ -673,7 +675,7 @@ def make_toy_dataset(root,                         # output folder
                      seconds:float=2.,             # clip length (shorter clips are looped to 10 s by `prepare`)
                      fps:float=25.,
                      size:int=64,
-                     seed:int=0,
+                     seed:int=0,                   # clip k of class c is drawn from (seed, c, k): the same seed, the same clips
                      valid:float=0.1, test:float=0.1,
                      progress:bool=True) -> pd.DataFrame:
     "Generate the synthetic audio-visual dataset as mp4 files + toy.csv + split files; returns the table."

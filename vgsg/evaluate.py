@@ -407,7 +407,10 @@ def score_split(fakes, # `<out>/<split>` folder of cls_<target>/<clip>_sample_<k
                 data, # the prepared folder whose split holds the real clips
                 split:str='test',
                 melception:Melception=None, # default: the bundled small Melception
-                metrics=('fid', 'mkl', 'isc', 'kid'), isc_splits:int=10, kid_subsets:int=100, kid_subset_size:int=1000,
+                metrics=('fid', 'mkl', 'isc', 'kid'),
+                isc_splits:int=10, # ISc is averaged over this many splits of the samples (10, as the paper)
+                kid_subsets:int=100, # KID is averaged over this many random subsets (100, as the paper)
+                kid_subset_size:int=1000, # of up to this many samples each
                 bs:int=32, tol:float=0.1) -> pd.DataFrame:
     "Score a folder of samples against the real clips of a prepared split: FID, MKL, ISc, KID and, where the events are known, onset sync."
     fakes, reals = Path(fakes), prepared_split(data, split)
@@ -472,8 +475,13 @@ def load_sampler(models, # a model set (codebook + transformer folders), a trans
 def generate_split(models, # see `load_sampler`
                    data, # the prepared folder
                    out_dir, # samples go to <out_dir>/<split>/cls_<target>/<clip>_sample_<k>.npy
-                   split:str='test', n_samples:int=2, top_k:int=None, temperature:float=1., seed:int=0,
-                   batch_size:int=8, device='cpu', progress:bool=True) -> GenerationReport:
+                   split:str='test', # the split of `data` to generate for
+                   n_samples:int=2, # samples per clip
+                   top_k:int=None, # sample among the X most likely codes (None: all of them)
+                   temperature:float=1., # sampling temperature
+                   seed:int=0, # seed of the draws (sample k of a clip depends on it, the clip and k only)
+                   batch_size:int=8, # clips per batch (a resumed run must keep it)
+                   device='cpu', progress:bool=True) -> GenerationReport:
     "Generate `n_samples` per clip of a prepared split with a model folder: resumable, sharded under torchrun."
     ms = load_sampler(models, top_k, temperature, device)
     ds = prepared_split(data, split, ms.feats, ms.n_feats)
