@@ -59,7 +59,10 @@ def bundle_codebook(ckpt, codec_csv, notes):
     test_ds = spectrogram_dataset(cfg['data'], 'test')
     test = evaluate_codebook(vq, test_ds)
     codec = pd.read_csv(codec_csv) if codec_csv else None
-    info = dict(default=True, steps=steps, init_from='codebook_small',
+    init = Path(cfg['model'].get('init_from') or 'scratch').name
+    disc = cfg['loss'].get('disc_start', 0)
+    losses = 'L1 + codebook loss + LPAPS on the bundled VGGish-ish' + (f' + patch GAN from step {disc}' if disc < steps else ' (no GAN)')
+    info = dict(default=True, steps=steps, init_from=init,
                 data='real recordings from Debian packages packed into 10-s windows (vgsg sounds pack)',
                 test=dict(l1=round(test['l1'], 4), spectral_convergence=round(test['spectral_convergence'], 4),
                           codes_used=test['codes_used'], perplexity=round(test['perplexity'], 2)))
@@ -68,9 +71,9 @@ def bundle_codebook(ckpt, codec_csv, notes):
         '# General-sound codebook `codebook_sounds`', '',
         'The default codebook of `vgsg codec` and of the real-sounds model set: 80 x 848 log-mel spectrograms (22.05 kHz)',
         f'<-> a 5 x 53 grid of codes. {count_params(vq):,} parameters (fp16 here), {vq.cfg.n_embed} codes of {vq.cfg.embed_dim} dimensions',
-        f'(7 bits a code: 265 codes per 9.85 s, about 188 bits per second before the header). The layout of `codebook_small`, fine-tuned from it',
-        f'for {steps} steps on real recordings (L1 + codebook loss + LPAPS on the bundled VGGish-ish + patch GAN from step',
-        f"{cfg['loss'].get('disc_start')}; dead-code restarts). Load: `vgsg.core.models.load_model(folder)`.", '',
+        f'(7 bits a code: 265 codes per 9.85 s, about 188 bits per second before the header). The layout of `codebook_small`; this',
+        f'run started from `{init}` and trained {steps} steps on real recordings ({losses}; dead-code restarts);',
+        'the training history is below. Load: `vgsg.core.models.load_model(folder)`.', '',
         '## Held-out windows', '',
         f"On the {len(test_ds)} packed 10-s test windows (recordings never seen in training):",
         f"l1 {test['l1']:.4f} (on the [-1, 1] scale), spectral convergence {test['spectral_convergence']:.3f}, "
@@ -97,12 +100,12 @@ def bundle_transformer(ckpt, eval_csv, notes):
     classes = sorted(read_manifest(cfg['data']['root'])['class'].unique())
     ev = pd.read_csv(eval_csv) if eval_csv else None
     info = dict(default=True, features='pixels', n_feats=gpt.cfg.n_feats, classes=classes, steps=steps,
-                codebook='codebook_sounds', melception='melception_sounds', init_from='transformer_aligned_small',
+                codebook='codebook_sounds_stage1', melception='melception_sounds', init_from='transformer_aligned_small',
                 data='semi-real audio-visual set: rendered events carrying real recordings (vgsg sounds av; 13 classes x 40 clips of 10 s; 364 / 78 / 78)')
     if ev is not None: info['eval'] = json.loads(ev.to_json(orient='records'))
     card = '\n'.join([
         '# Transformer `transformer_sounds`', '',
-        'The default transformer of the bundled set: a GPT-2-style sampler over the codes of `codebook_sounds`, time-aligned',
+        'The default transformer of the bundled set: a GPT-2-style sampler over the codes of `codebook_sounds_stage1`, time-aligned',
         f'(`cond: aligned`: a {gpt.cfg.n_feats}-frame prefix of `pixels` features, and every frame added to the codes of its time column),',
         f'fine-tuned from `transformer_aligned_small` on the semi-real set. {count_params(gpt):,} parameters (fp16 here); best',
         f'validation loss at step {steps} (early stopping).', '',
