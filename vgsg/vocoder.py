@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import Tensor
 from .core.io import count_params  # one parameter counter for every model
 from .audio import SR, HOP, N_FFT, N_MELS, MelSpectrogram, griffin_lim, load_audio, check_waveform
-from .core.io import atomic_write, bundled
 
 # %% auto #0
 __all__ = ['MELGAN_PAPER', 'MELGAN_SMALL', 'MELGAN_TINY', 'MELGAN_PRESETS', 'BUNDLED_VOCODER', 'MelGANConfig', 'melgan_config',

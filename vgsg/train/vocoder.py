@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from ..audio import SR, HOP, MelSpectrogram, save_wav, fix_length, show_spec, wav_to_mel
 from ..core.io import atomic_write, save_figure, data_dir
 from ..core.safety import read_yaml
-from ..core.models import load_model, save_model
+from ..core.models import load_model
 from ..data import DataConfig, data_section
 from ..vocoder import (MELGAN_PAPER, MelGANConfig, Generator, Discriminator, melgan_config, make_optimizers,
                           train_step, bare, prepare_clips, random_windows, mel_l1, spectral_convergence)
