@@ -22,7 +22,8 @@ class Recorded(Trainer):
     def recover(self): self.found = on_disk(self.out); super().recover()
     def restore(self, name='last'):
         resumed = super().restore(name)
-        self.out.with_suffix('.start').write_text(json.dumps(dict(found=self.found, resumed=self.step)))
+        tmp = self.out.with_suffix('.start.tmp'); tmp.write_text(json.dumps(dict(found=self.found, resumed=self.step)))
+        tmp.replace(self.out.with_suffix('.start'))   # a kill while writing leaves no half-written marker
         return resumed
 
 def train(folder:Path):
